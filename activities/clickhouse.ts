@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import { createSyncControlSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../core/ddl';
+import { UserError } from '../core/errors';
+import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
+import type { ChunkRange, TablePlan } from '../core/types';
+import type { ClickHouseTarget } from './deps';
+
+export async function queryRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
+  const rs = await ch.client.query({ query, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+export async function command(ch: ClickHouseTarget, query: string): Promise<void> {
+  await ch.client.command({ query });
+}
+
+/** Creates sync_control and the destination table when missing; checks an existing one matches. */
+export async function ensureDestination(ch: ClickHouseTarget, plan: TablePlan): Promise<void> {
+  await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
+  const { database, table } = plan.destination;
+  const existing = await queryRows<{ name: string; type: string }>(
+    ch,
+    `SELECT name, type FROM system.columns WHERE database = ${chString(database)} AND table = ${chString(table)}`,
+  );
+  if (existing.length === 0) {
+    const layout = defaultLayout(plan.columns, plan.cursor);
+    await command(ch, createTableSql({ database, table, columns: plan.columns, layout, caps: ch.caps, cluster: ch.cluster }));
+    return;
+  }
+  const have = new Map(existing.map((c) => [c.name, c.type]));
+  const norm = (t: string) => t.replace(/\s+/g, '');
+  for (const col of plan.columns) {
+    const type = have.get(col.name);
+    if (type === undefined) {
+      throw new UserError(
+        `ClickHouse table ${database}.${table} has no column ${JSON.stringify(col.name)} (PostgreSQL type ${col.pgType}); ` +
+          `add it with ALTER TABLE ... ADD COLUMN ${chIdent(col.name)} ${col.chType}, or drop the table to recreate it`,
+        'SchemaMismatch',
+      );
+    }
+    if (norm(type) !== norm(col.chType)) {
+      throw new UserError(
+        `ClickHouse column ${database}.${table}.${col.name} is ${type} but PostgreSQL ${col.pgType} needs ${col.chType}; ` +
+          `change the column type or drop the table to recreate it`,
+        'SchemaMismatch',
+      );
+    }
+  }
+}
+
+/** The last checkpointed cursor value, or null when the table was never synced. */
+export async function readWatermark(ch: ClickHouseTarget, key: string): Promise<string | null> {
+  const rows = await queryRows<{ n: string; wm: string }>(
+    ch,
+    `SELECT toString(count()) AS n, toString(max(last_max_id)) AS wm FROM ${chQualified(ch.database, SYNC_CONTROL)} WHERE table_name = ${chString(key)}`,
+  );
+  const row = rows[0];
+  return row && row.n !== '0' ? row.wm : null;
+}
+
+/** Rows of a chunk range already in ClickHouse (before any merge, so replays count twice). */
+export async function countRange(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<number> {
+  const c = chIdent(plan.cursor);
+  const lower = range.afterId === null ? '1' : `${c} > ${intLiteral(range.afterId)}`;
+  const rows = await queryRows<{ n: string }>(
+    ch,
+    `SELECT toString(count()) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)} WHERE ${lower} AND ${c} <= ${intLiteral(range.toId)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function insertTsv(
+  ch: ClickHouseTarget,
+  plan: TablePlan,
+  values: Readable,
+  dedupToken: string | undefined,
+  abortSignal?: AbortSignal,
+): Promise<void> {
+  await ch.client.insert({
+    table: chQualified(plan.destination.database, plan.destination.table),
+    columns: plan.columns.map((c) => chIdent(c.name)) as [string, ...string[]],
+    format: 'TabSeparated',
+    values,
+    abort_signal: abortSignal,
+    clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken } : {},
+  });
+}
+
+export async function writeCheckpoint(
+  ch: ClickHouseTarget,
+  plan: TablePlan,
+  range: ChunkRange,
+  rows: number,
+  workflowId: string,
+): Promise<void> {
+  const after = range.afterId === null ? 'NULL' : intLiteral(range.afterId);
+  await ch.client.command({
+    query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)}
+      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id)
+      VALUES (${chString(plan.key)}, today(), ${intLiteral(range.toId)}, now(), ${after}, ${rows}, ${chString(workflowId)})`,
+    clickhouse_settings: ch.caps.dedupToken ? { insert_deduplication_token: `checkpoint:${plan.key}:${range.afterId}:${range.toId}` } : {},
+  });
+}

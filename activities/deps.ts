@@ -1,0 +1,22 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Pool } from 'pg';
+import type { ClickHouseCapabilities } from '../core/clickhouse-version';
+
+/** A connected ClickHouse, server or embedded engine: only the factory differs. */
+export interface ClickHouseTarget {
+  client: ClickHouseClient;
+  kind: 'server' | 'embedded';
+  database: string;
+  cluster?: string;
+  caps: ClickHouseCapabilities;
+}
+
+/** Everything the activities touch, injected so tests and the CLI wire the same code. */
+export interface ActivityDeps {
+  pg: Pool;
+  clickhouse: ClickHouseTarget;
+  /** Values scrubbed from every error message that leaves an activity. */
+  secrets: string[];
+  /** Fault injection for crash tests only: runs after a chunk is in ClickHouse, before the activity returns. */
+  afterInsert?: () => void;
+}

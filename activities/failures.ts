@@ -1,0 +1,27 @@
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { classify } from '../core/errors';
+
+/**
+ * Every error leaving an activity goes through here: classified as retryable
+ * or not, reduced to one readable line, and scrubbed of secrets before it is
+ * written into workflow history. The original error is not attached as the
+ * cause, since its fields could carry a connection string.
+ */
+export function toFailure(err: unknown, secrets: readonly string[]): Error {
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
+  const c = classify(err, secrets);
+  return c.retryable ? ApplicationFailure.retryable(c.message, c.type) : ApplicationFailure.nonRetryable(c.message, c.type);
+}
+
+export function withFailures<A extends unknown[], R>(
+  secrets: readonly string[],
+  fn: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw toFailure(err, secrets);
+    }
+  };
+}

@@ -1,0 +1,125 @@
+import { Context } from '@temporalio/activity';
+import { to as copyTo } from 'pg-copy-streams';
+import { UserError } from '../core/errors';
+import { isIntegerType, mapColumn } from '../core/type-map';
+import { parseTableName, tableKey } from '../core/table-name';
+import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
+import { countRange, ensureDestination, insertTsv, readWatermark, writeCheckpoint } from './clickhouse';
+import type { ActivityDeps } from './deps';
+import { withFailures } from './failures';
+import { countRangeSql, inSnapshot, introspect, nextChunk, type SourceSchema } from './postgres';
+import { asUtf8Strings, CopyMeter, copyStatement } from './serialize';
+
+export interface PrepareResult {
+  plan: TablePlan;
+  /** Last checkpointed cursor value; null when nothing was synced yet. */
+  watermark: string | null;
+}
+
+function chooseCursor(schema: SourceSchema, key: string): string {
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const pk = schema.primaryKey.length === 1 ? byName.get(schema.primaryKey[0]!) : undefined;
+  if (pk && isIntegerType(pk.typname)) return pk.name;
+  const id = byName.get('id');
+  if (id && isIntegerType(id.typname)) return id.name;
+  throw new UserError(
+    `table ${key} has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id"`,
+    'MissingCursor',
+  );
+}
+
+const HEARTBEAT_MS = 2000;
+
+export function createActivities(deps: ActivityDeps) {
+  const { pg, clickhouse: ch, secrets } = deps;
+
+  /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
+  async function prepareTable(input: { table: string }): Promise<PrepareResult> {
+    let source;
+    try {
+      source = parseTableName(input.table);
+    } catch (e) {
+      throw new UserError((e as Error).message, 'BadTableName');
+    }
+    const key = tableKey(source);
+    const schema = await introspect(pg, source);
+    const cursor = chooseCursor(schema, key);
+    const plan: TablePlan = {
+      key,
+      source,
+      destination: { database: ch.database, table: source.name },
+      cursor,
+      columns: schema.columns.map((c) => mapColumn(c, ch.caps, c.name === cursor)),
+      dedupToken: ch.caps.dedupToken,
+      clickhouseVersion: ch.caps.version,
+    };
+    await ensureDestination(ch, plan);
+    return { plan, watermark: await readWatermark(ch, key) };
+  }
+
+  /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */
+  async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number }): Promise<ChunkRange | null> {
+    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows);
+  }
+
+  /**
+   * Stages 2 and 3: COPY of exactly this range, serialized by PostgreSQL into
+   * TabSeparated, streamed into ClickHouse. Safe to repeat: the dedup token is
+   * derived from the range and its row count, and a range already present from
+   * an attempt that died before its checkpoint is not inserted again.
+   */
+  async function insertBatch(input: { plan: TablePlan; range: ChunkRange; resume: boolean }): Promise<CopyResult> {
+    const { plan, range } = input;
+    const ctx = Context.current();
+    const resuming = input.resume || ctx.info.attempt > 1;
+    return inSnapshot(pg, async (client) => {
+      const counted = await client.query<{ n: string }>(countRangeSql(plan.source, plan.cursor, range));
+      const rows = Number(counted.rows[0]!.n);
+      if (resuming && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
+        ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
+        return { rows, bytes: 0, skipped: true };
+      }
+      const meter = new CopyMeter();
+      const beat = setInterval(() => ctx.heartbeat({ rows: meter.rows, bytes: meter.bytes }), HEARTBEAT_MS);
+      const source = client.query(copyTo(copyStatement(plan, range)));
+      const tail = ch.kind === 'embedded' ? asUtf8Strings(meter) : meter;
+      // A PostgreSQL error mid-COPY aborts the insert; report the PostgreSQL
+      // error, which says what went wrong, not the broken request it caused.
+      let copyError: Error | undefined;
+      source.on('error', (e) => {
+        copyError = e;
+        tail.destroy(e);
+      });
+      source.pipe(meter);
+      const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
+      try {
+        await insertTsv(ch, plan, tail, token, ctx.cancellationSignal);
+      } catch (e) {
+        source.destroy();
+        throw copyError ?? e;
+      } finally {
+        clearInterval(beat);
+      }
+      if (copyError) throw copyError;
+      if (meter.rows !== rows) {
+        throw new Error(`COPY returned ${meter.rows} rows where the snapshot counted ${rows}`);
+      }
+      deps.afterInsert?.();
+      return { rows, bytes: meter.bytes, skipped: false };
+    });
+  }
+
+  /** Stage 4: appends the new watermark to sync_control. */
+  async function checkpoint(input: { plan: TablePlan; range: ChunkRange; rows: number }): Promise<void> {
+    await writeCheckpoint(ch, input.plan, input.range, input.rows, Context.current().info.workflowExecution?.workflowId ?? "");
+  }
+
+  return {
+    prepareTable: withFailures(secrets, prepareTable),
+    readChunk: withFailures(secrets, readChunk),
+    insertBatch: withFailures(secrets, insertBatch),
+    checkpoint: withFailures(secrets, checkpoint),
+  };
+}
+
+export type Pg2chActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,23 @@
+import { readWorkerConfig } from '../../core/config';
+import { createPg2chWorker, StartupError } from '../../worker/create-worker';
+import { UserError } from '../../core/errors';
+
+export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  const config = readWorkerConfig(env);
+  let w;
+  try {
+    w = await createPg2chWorker(config);
+  } catch (err) {
+    if (err instanceof StartupError) throw new UserError(err.message, 'StartupError');
+    throw err;
+  }
+  const ch = config.clickhouse.kind === 'server' ? config.clickhouse.url : `embedded (${config.clickhouse.path})`;
+  out(
+    `pg2ch worker on task queue ${config.temporal.taskQueue} at ${config.temporal.address}; ` +
+      `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}`,
+  );
+  // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: running
+  // activities finish or are cancelled within shutdownGraceTime.
+  await w.run();
+  out('pg2ch worker stopped');
+}

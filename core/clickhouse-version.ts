@@ -1,0 +1,42 @@
+/** What the connected ClickHouse can do; decided once from `SELECT version()`. */
+export interface ClickHouseCapabilities {
+  version: string;
+  /** insert_deduplication_token plus non_replicated_deduplication_window (22.2+). */
+  dedupToken: boolean;
+  /** DateTime64 and Date32 (21.9+ for Date32; DateTime64 from 20.1). */
+  dateTime64: boolean;
+  date32: boolean;
+  /** Native Bool type (21.12+). */
+  bool: boolean;
+  /** JSONExtract* functions (19.x+); the old server has visitParamExtract* only. */
+  jsonExtract: boolean;
+  /** allow_nullable_key and friends are not needed: we never key on Nullable columns. */
+}
+
+export function parseVersion(v: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(v.trim());
+  if (!m) throw new Error(`cannot read the ClickHouse version from ${JSON.stringify(v)}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+function atLeast(v: [number, number], major: number, minor: number): boolean {
+  return v[0] > major || (v[0] === major && v[1] >= minor);
+}
+
+/** Oldest server pg2ch runs against; older ones lack the MergeTree syntax we emit. */
+export const MIN_CLICKHOUSE = '18.16';
+
+export function capabilitiesFor(version: string): ClickHouseCapabilities {
+  const v = parseVersion(version);
+  if (!atLeast(v, 18, 16)) {
+    throw new Error(`ClickHouse ${version} is too old: pg2ch needs ${MIN_CLICKHOUSE} or newer`);
+  }
+  return {
+    version,
+    dedupToken: atLeast(v, 22, 2),
+    dateTime64: atLeast(v, 20, 1),
+    date32: atLeast(v, 21, 9),
+    bool: atLeast(v, 21, 12),
+    jsonExtract: atLeast(v, 19, 15),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Errors from PostgreSQL, ClickHouse and the network are sorted into those a
+ * retry can fix (a server restarting, a dropped connection) and those it
+ * cannot (wrong password, missing table, a value the column cannot hold).
+ * The latter fail the workflow at once with a message a user can act on.
+ */
+export interface Classified {
+  retryable: boolean;
+  /** Stable name shown in the Web UI and matched by nonRetryableErrorTypes. */
+  type: string;
+  message: string;
+}
+
+/** Thrown by pg2ch itself for a problem no retry can fix. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly type = 'UserError',
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
+  'EAI_AGAIN', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+// ClickHouse error codes a retry can fix: overload, timeouts, replicas and
+// keeper hiccups, a server shutting down.
+const CH_RETRYABLE = new Set([
+  3, 159, 164, 202, 203, 209, 210, 241, 242, 252, 285, 319, 425, 999, 1000, 394, 236,
+]);
+const CH_AUTH = new Set([192, 193, 194, 195, 516]);
+
+function pgSqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+function clickhouseCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
+  const msg = String((err as { message?: unknown })?.message ?? '');
+  const m = /\bCode: (\d+)\b/.exec(msg);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) {
+    if (!s) continue;
+    out = out.split(s).join('***');
+    const enc = encodeURIComponent(s);
+    if (enc !== s) out = out.split(enc).join('***');
+  }
+  // Credentials inside any URL, known or not.
+  return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s/]*@/gi, '$1:***@');
+}
+
+/** First line only: stack traces and server dumps are for logs, not users. */
+function firstLine(s: string): string {
+  const line = s.split('\n').find((l) => l.trim().length > 0) ?? s;
+  return line.length > 500 ? line.slice(0, 500) + '…' : line;
+}
+
+export function classify(err: unknown, secrets: readonly string[] = []): Classified {
+  const raw = err instanceof Error ? err.message : String(err);
+  const message = redact(firstLine(raw), secrets);
+  if (err instanceof UserError) return { retryable: false, type: err.type, message };
+
+  const netCode = (err as { code?: unknown })?.code;
+  if (typeof netCode === 'string' && NETWORK_CODES.has(netCode)) {
+    return { retryable: true, type: 'NetworkError', message };
+  }
+
+  const state = pgSqlState(err);
+  if (state) {
+    const cls = state.slice(0, 2);
+    if (cls === '08' || cls === '53' || cls === '40' || cls === '55' || ['57P01', '57P02', '57P03', '57014'].includes(state)) {
+      return { retryable: true, type: `PostgresTransient`, message: `PostgreSQL ${state}: ${message}` };
+    }
+    if (cls === '28') {
+      return { retryable: false, type: 'PostgresAuth', message: `PostgreSQL rejected the credentials in PG_URL: ${message}` };
+    }
+    if (state === '3D000') {
+      return { retryable: false, type: 'PostgresConfig', message: `PostgreSQL: ${message}; check the database in PG_URL` };
+    }
+    if (state === '42P01' || state === '42703' || state === '3F000') {
+      return { retryable: false, type: 'PostgresMissingObject', message: `PostgreSQL: ${message}` };
+    }
+    if (cls === '42') return { retryable: false, type: 'PostgresPermission', message: `PostgreSQL ${state}: ${message}` };
+    if (cls === '22' || cls === '23' || cls === 'XX') {
+      return { retryable: false, type: 'PostgresData', message: `PostgreSQL ${state}: ${message}` };
+    }
+    return { retryable: true, type: 'PostgresError', message: `PostgreSQL ${state}: ${message}` };
+  }
+
+  const ch = clickhouseCode(err);
+  if (ch !== undefined) {
+    if (CH_AUTH.has(ch)) {
+      return { retryable: false, type: 'ClickHouseAuth', message: `ClickHouse rejected the credentials in CLICKHOUSE_URL: ${message}` };
+    }
+    if (CH_RETRYABLE.has(ch)) return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}` };
+    return { retryable: false, type: 'ClickHouseError', message: `ClickHouse: ${message}` };
+  }
+
+  if (/socket hang up|timeout|Timeout error|network|ECONNRE|fetch failed|other side closed|Connection terminated/i.test(raw)) {
+    return { retryable: true, type: 'NetworkError', message };
+  }
+  // Unknown errors retry with backoff: a transient problem nobody anticipated
+  // should heal itself, and a permanent one stays visible in the Web UI.
+  return { retryable: true, type: 'UnknownError', message };
+}

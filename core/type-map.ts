@@ -1,0 +1,121 @@
+import type { ClickHouseCapabilities } from './clickhouse-version';
+import { UserError } from './errors';
+import { pgIdent } from './quote';
+import type { ColumnPlan } from './types';
+
+/** A column as the PostgreSQL catalog describes it. */
+export interface PgColumn {
+  name: string;
+  /** format_type(atttypid, atttypmod), e.g. `numeric(12,2)`, `timestamp without time zone`. */
+  type: string;
+  /** pg_type.typname of the column type, e.g. `int8`, `timestamptz`, `_int4`. */
+  typname: string;
+  /** pg_type.typtype: b base, e enum, d domain, ... */
+  typtype: string;
+  notNull: boolean;
+}
+
+interface Mapping {
+  chType: string;
+  /** Builds the SELECT expression from the quoted column name. */
+  select?: (col: string) => string;
+}
+
+const asText = (c: string) => `${c}::text`;
+
+// PostgreSQL prints NaN and infinities in a spelling ClickHouse does not parse.
+const floatText = (c: string) =>
+  `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
+
+function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping {
+  // Rendered in UTC wall-clock time whatever the session or server TimeZone,
+  // and stored as DateTime64(6,'UTC'), so the text read back is the text written.
+  const utc = (c: string) => (withTimeZone ? `(${c} AT TIME ZONE 'UTC')` : c);
+  // Native output with DateStyle ISO (set on every connection) is the fastest
+  // and fails loudly on BC dates instead of printing a wrong year as to_char would.
+  if (caps.dateTime64) return { chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined };
+  // Old servers have whole seconds only: the fraction is truncated (documented).
+  return { chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})` };
+}
+
+function numericMapping(type: string): Mapping {
+  const m = /^numeric\((\d+),(\d+)\)$/.exec(type.replace(/\s+/g, ''));
+  if (m && Number(m[1]) <= 76) return { chType: `Decimal(${m[1]}, ${m[2]})` };
+  // Unbounded numeric can hold 131072 digits: a string keeps every one.
+  return { chType: 'String', select: asText };
+}
+
+function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | undefined {
+  switch (col.typname) {
+    case 'int2':
+      return { chType: 'Int16' };
+    case 'int4':
+      return { chType: 'Int32' };
+    case 'int8':
+      return { chType: 'Int64' };
+    case 'float4':
+      return { chType: 'Float32', select: floatText };
+    case 'float8':
+      return { chType: 'Float64', select: floatText };
+    case 'numeric':
+      return numericMapping(col.type);
+    case 'bool':
+      return caps.bool ? { chType: 'Bool', select: asText } : { chType: 'UInt8', select: (c) => `${c}::int` };
+    case 'text':
+    case 'varchar':
+    case 'bpchar':
+    case 'name':
+    case 'citext':
+    case 'json':
+    case 'jsonb':
+    case 'xml':
+    case 'time':
+    case 'timetz':
+    case 'interval':
+    case 'inet':
+    case 'cidr':
+    case 'macaddr':
+      return { chType: 'String', select: asText };
+    case 'uuid':
+      return { chType: 'UUID' };
+    case 'date':
+      return { chType: caps.date32 ? 'Date32' : 'Date' };
+    case 'timestamp':
+      return timestampMapping(caps, false);
+    case 'timestamptz':
+      return timestampMapping(caps, true);
+  }
+  if (col.typtype === 'e') return { chType: 'String', select: asText };
+  return undefined;
+}
+
+/**
+ * Maps one PostgreSQL column to its ClickHouse type and the SELECT expression
+ * that renders it as text ClickHouse parses exactly. `keyColumn` columns are
+ * never Nullable: ClickHouse cannot sort by a Nullable column.
+ */
+export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, keyColumn = false): ColumnPlan {
+  const m = baseMapping(col, caps);
+  if (!m) {
+    throw new UserError(
+      `column ${JSON.stringify(col.name)} has type ${col.type}, which pg2ch cannot copy yet; exclude the column or change its type`,
+      'UnsupportedType',
+    );
+  }
+  const quoted = pgIdent(col.name);
+  const nullable = !col.notNull && !keyColumn;
+  return {
+    name: col.name,
+    pgType: col.type,
+    chType: nullable ? `Nullable(${m.chType})` : m.chType,
+    select: m.select ? m.select(quoted) : quoted,
+  };
+}
+
+export function isTimestampType(typname: string): boolean {
+  return typname === 'timestamp' || typname === 'timestamptz' || typname === 'date';
+}
+
+export function isIntegerType(typname: string): boolean {
+  return typname === 'int2' || typname === 'int4' || typname === 'int8';
+}

@@ -1,0 +1,70 @@
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseTarget } from '../../activities';
+import { startSync } from '../../client/commands/sync';
+import { readTemporalConfig } from '../../core/config';
+import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
+import { envFor, pgPool, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
+
+const ROWS = 50_000;
+
+async function chRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
+  return (await ch.client.query({ query, format: 'JSONEachRow' })).json<T>();
+}
+
+describe.each<Target>(['server', 'embedded'])('sync activity_logs into the %s ClickHouse', (target) => {
+  const table = `activity_logs_${target}`;
+  const database = `it_sync_${target}`;
+  let pool: pg.Pool;
+  let worker: RunningWorker;
+  let client: Client;
+  let ch: ClickHouseTarget;
+  let env: Record<string, string>;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    pool = pgPool();
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    await createActivityLogs(pool, table);
+    await seedActivityLogs(pool, { firstId: 1, count: ROWS, table });
+    env = envFor(target, database, `it-sync-${target}`);
+    worker = await startWorker(env);
+    ch = worker.worker.clickhouse;
+    await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.${table}` });
+    client = await temporalClient();
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+    await pool?.end();
+  });
+
+  const sync = (chunkRows: number) =>
+    startSync(client, readTemporalConfig(env), table, { once: true, chunkRows }, (l) => lines.push(l));
+
+  it('copies every row exactly once, in chunks', async () => {
+    const result = await sync(20_000);
+    expect(result).toMatchObject({ table, rows: ROWS, chunks: 3, lastId: String(ROWS), skippedChunks: 0 });
+    const [plain] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table}`);
+    const [final] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table} FINAL`);
+    expect(plain!.n).toBe(String(ROWS));
+    expect(final!.n).toBe(String(ROWS));
+    const cp = await chRows<{ last: string; rows: string }>(
+      ch,
+      `SELECT toString(max(last_max_id)) AS last, toString(sum(rows_copied)) AS rows FROM ${database}.sync_control WHERE table_name = '${table}'`,
+    );
+    expect(cp[0]).toEqual({ last: String(ROWS), rows: String(ROWS) });
+  });
+
+  it('a second run moves only the new rows', async () => {
+    await seedActivityLogs(pool, { firstId: ROWS + 1, count: 1234, table });
+    const result = await sync(20_000);
+    expect(result).toMatchObject({ rows: 1234, chunks: 1, lastId: String(ROWS + 1234) });
+    const again = await sync(20_000);
+    expect(again).toMatchObject({ rows: 0, chunks: 0, lastId: String(ROWS + 1234) });
+    const [n] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table}`);
+    expect(n!.n).toBe(String(ROWS + 1234));
+  });
+});

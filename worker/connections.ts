@@ -1,0 +1,59 @@
+import { mkdirSync } from 'node:fs';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import pg from 'pg';
+import type { ClickHouseTarget } from '../activities';
+import { capabilitiesFor } from '../core/clickhouse-version';
+import type { ClickHouseConfig, PostgresConfig } from '../core/config';
+import { createDatabaseSql } from '../core/ddl';
+
+/**
+ * Session settings that make PostgreSQL's text output independent of the
+ * server's and role's defaults: ISO dates, UTC, shortest exact floats.
+ */
+const SESSION_OPTIONS = '-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=1';
+
+export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: cfg.url,
+    options: SESSION_OPTIONS,
+    application_name: 'pg2ch',
+    max,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle connection dropped by a restarting server must not crash the worker.
+  pool.on('error', () => {});
+  return pool;
+}
+
+function createClickHouseClient(cfg: ClickHouseConfig): ClickHouseClient {
+  if (cfg.kind === 'server') {
+    return createClient({
+      url: cfg.url,
+      username: cfg.username,
+      password: cfg.password,
+      request_timeout: 30 * 60_000,
+      compression: { request: false, response: false },
+      // Old servers reject settings they do not know; send none by default.
+      clickhouse_settings: {},
+    });
+  }
+  mkdirSync(cfg.path, { recursive: true });
+  // Loaded lazily: the native engine is only needed without CLICKHOUSE_URL.
+  const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
+  return createClient({ connection: createChdbConnection({ path: cfg.path }) } as Parameters<typeof createClient>[0]);
+}
+
+/** Connects, reads the server version to decide what SQL it understands, and creates the database. */
+export async function connectClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseTarget> {
+  const client = createClickHouseClient(cfg);
+  try {
+    const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+    const [row] = await rs.json<{ v: string }>();
+    const caps = capabilitiesFor(row!.v);
+    await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
+    return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps };
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
+  }
+}

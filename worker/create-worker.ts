@@ -1,0 +1,72 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type ClickHouseTarget } from '../activities';
+import { secretsOf, type WorkerConfig } from '../core/config';
+import { classify } from '../core/errors';
+import { connectClickHouse, createPgPool } from './connections';
+import { loadWorkflowBundle } from './workflow-bundle';
+
+export interface Pg2chWorker {
+  worker: Worker;
+  clickhouse: ClickHouseTarget;
+  /** Runs until shutdown() (or a signal, with the CLI), then closes every connection. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export interface WorkerOptions {
+  workflowBundle?: { code: string };
+  /** Reuse an already connected ClickHouse (the embedded engine allows one per process). */
+  clickhouse?: ClickHouseTarget;
+  afterInsert?: () => void;
+}
+
+export class StartupError extends Error {}
+
+async function step<T>(what: string, secrets: string[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new StartupError(`${what}: ${classify(err, secrets).message}`);
+  }
+}
+
+export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOptions = {}): Promise<Pg2chWorker> {
+  const secrets = secretsOf(config);
+  const pg = createPgPool(config.postgres);
+  const pgWhere = `${config.postgres.host}:${config.postgres.port}/${config.postgres.database}`;
+  await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => pg.query('SELECT 1'));
+  const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${config.clickhouse.url} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
+  const clickhouse =
+    opts.clickhouse ?? (await step(`cannot use ${chWhere}`, secrets, () => connectClickHouse(config.clickhouse)));
+  const connection = await step(
+    `cannot reach Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS)`,
+    secrets,
+    () => NativeConnection.connect({ address: config.temporal.address }),
+  );
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: opts.workflowBundle ?? (await loadWorkflowBundle()),
+    activities: createActivities({ pg, clickhouse, secrets, afterInsert: opts.afterInsert }),
+    // Two cores: a couple of concurrent copies saturate them.
+    maxConcurrentActivityTaskExecutions: 4,
+    shutdownGraceTime: '10s',
+  });
+  return {
+    worker,
+    clickhouse,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await connection.close().catch(() => {});
+        await pg.end().catch(() => {});
+        if (!opts.clickhouse) await clickhouse.client.close().catch(() => {});
+      }
+    },
+    shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    },
+  };
+}

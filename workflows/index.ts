@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: only workflow code, no Node modules.
+export * from './sync-table';

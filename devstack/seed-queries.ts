@@ -1,0 +1,70 @@
+import { chIdent, pgIdent } from '../core/quote';
+
+/**
+ * The seed document's three example queries, as written for ClickHouse, and
+ * their PostgreSQL equivalents. Tie-breakers are added to ORDER BY so two
+ * engines give comparable row orders; LIMITs are kept where the seed has them.
+ */
+export interface SeedQuery {
+  name: string;
+  clickhouse: string;
+  postgres: string;
+}
+
+export function seedQueries(opts: { database: string; table: string; jsonExtract: boolean }): SeedQuery[] {
+  const ch = `${chIdent(opts.database)}.${chIdent(opts.table)}`;
+  const pg = pgIdent(opts.table);
+  // Servers before 19.15 have only visitParamExtractString, fine for flat keys.
+  const extract = opts.jsonExtract ? 'JSONExtractString' : 'visitParamExtractString';
+  return [
+    {
+      name: 'Event counts by day',
+      clickhouse: `SELECT toString(toDate(created_at)) AS day, event_name, toString(count()) AS events
+FROM ${ch}
+WHERE created_at >= today() - 30
+GROUP BY day, event_name
+ORDER BY day, count() DESC, event_name`,
+      postgres: `SELECT created_at::date::text AS day, event_name, count(*)::text AS events
+FROM ${pg}
+WHERE created_at >= current_date - 30
+GROUP BY 1, 2
+ORDER BY day, count(*) DESC, event_name`,
+    },
+    {
+      name: 'User activity funnel',
+      clickhouse: `SELECT toString(user_id) AS uid,
+    toString(countIf(event_name = 'page_view')) AS views,
+    toString(countIf(event_name = 'add_to_cart')) AS carts,
+    toString(countIf(event_name = 'purchase')) AS purchases
+FROM ${ch}
+WHERE created_at >= today() - 7
+GROUP BY user_id
+HAVING countIf(event_name = 'page_view') > 0
+ORDER BY countIf(event_name = 'purchase') DESC, user_id
+LIMIT 100`,
+      postgres: `SELECT user_id::text AS uid,
+    count(*) FILTER (WHERE event_name = 'page_view')::text AS views,
+    count(*) FILTER (WHERE event_name = 'add_to_cart')::text AS carts,
+    count(*) FILTER (WHERE event_name = 'purchase')::text AS purchases
+FROM ${pg}
+WHERE created_at >= current_date - 7
+GROUP BY user_id
+HAVING count(*) FILTER (WHERE event_name = 'page_view') > 0
+ORDER BY count(*) FILTER (WHERE event_name = 'purchase') DESC, user_id
+LIMIT 100`,
+    },
+    {
+      name: 'JSON property extraction',
+      clickhouse: `SELECT ${extract}(properties, 'source') AS source, toString(count()) AS events
+FROM ${ch}
+WHERE created_at >= today() - 1
+GROUP BY source
+ORDER BY count() DESC, source`,
+      postgres: `SELECT coalesce(properties->>'source', '') AS source, count(*)::text AS events
+FROM ${pg}
+WHERE created_at >= current_date - 1
+GROUP BY 1
+ORDER BY count(*) DESC, source`,
+    },
+  ];
+}

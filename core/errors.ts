@@ -22,6 +22,9 @@ export class UserError extends Error {
   }
 }
 
+/** Prefix of the error a range guard in the COPY's SELECT raises (core/type-map.ts). */
+export const RANGE_ERROR_MARK = 'pg2ch out of range: ';
+
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
   'EAI_AGAIN', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE',
@@ -76,6 +79,9 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
   }
 
   const state = pgSqlState(err);
+  // A range guard in the COPY's SELECT (core/type-map.ts) failed on purpose.
+  const guard = new RegExp(`"${RANGE_ERROR_MARK}(.*)"$`).exec(message);
+  if (state === '22P02' && guard) return { retryable: false, type: 'OutOfRange', message: guard[1]! };
   if (state) {
     const cls = state.slice(0, 2);
     if (cls === '08' || cls === '53' || cls === '40' || cls === '55' || ['57P01', '57P02', '57P03', '57014'].includes(state)) {

@@ -1,6 +1,6 @@
 import type { ClickHouseCapabilities } from './clickhouse-version';
-import { UserError } from './errors';
-import { pgIdent } from './quote';
+import { RANGE_ERROR_MARK, UserError } from './errors';
+import { pgIdent, pgString } from './quote';
 import type { ColumnPlan } from './types';
 
 /** A column as the PostgreSQL catalog describes it. */
@@ -19,6 +19,22 @@ interface Mapping {
   chType: string;
   /** Builds the SELECT expression from the quoted column name. */
   select?: (col: string) => string;
+  /** Half-open range [from, to) of values the ClickHouse type holds, as PostgreSQL literals. */
+  range?: { from: string; to: string; pgType: string };
+}
+
+// ClickHouse stores values outside a date type's range as garbage without an
+// error (18.16 turns 2200-01-01 into 0000-00-00), so such values must be
+// caught on the PostgreSQL side. A failing cast is the only way a plain
+// SELECT can raise an error, and its message carries ours.
+function rangeGuard(col: string, name: string, chType: string, range: NonNullable<Mapping['range']>, expr: string): string {
+  const v = `${col}::${range.pgType}`;
+  const msg = [
+    pgString(`${RANGE_ERROR_MARK}column ${JSON.stringify(name)} value `),
+    `${col}::text`,
+    pgString(` is outside what ClickHouse ${chType} holds [${range.from}, ${range.to}); see "Out-of-range values" in the README`),
+  ].join(' || ');
+  return `CASE WHEN ${v} < ${pgString(range.from)} OR ${v} >= ${pgString(range.to)} THEN (${msg})::int::text ELSE (${expr})::text END`;
 }
 
 const asText = (c: string) => `${c}::text`;
@@ -33,9 +49,21 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
   const utc = (c: string) => (withTimeZone ? `(${c} AT TIME ZONE 'UTC')` : c);
   // Native output with DateStyle ISO (set on every connection) is the fastest
   // and fails loudly on BC dates instead of printing a wrong year as to_char would.
-  if (caps.dateTime64) return { chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined };
+  if (caps.dateTime64) {
+    return {
+      chType: "DateTime64(6, 'UTC')",
+      select: withTimeZone ? utc : undefined,
+      range: { from: '1900-01-01', to: '2300-01-01', pgType: withTimeZone ? 'timestamptz' : 'timestamp' },
+    };
+  }
   // Old servers have whole seconds only: the fraction is truncated (documented).
-  return { chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})` };
+  return {
+    chType: "DateTime('UTC')",
+    select: (c) => `date_trunc('second', ${utc(c)})`,
+    range: withTimeZone
+      ? { from: '1970-01-01 00:00:00+00', to: '2106-02-07 06:28:16+00', pgType: 'timestamptz' }
+      : { from: '1970-01-01 00:00:00', to: '2106-02-07 06:28:16', pgType: 'timestamp' },
+  };
 }
 
 function numericMapping(type: string): Mapping {
@@ -79,7 +107,9 @@ function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | und
     case 'uuid':
       return { chType: 'UUID' };
     case 'date':
-      return { chType: caps.date32 ? 'Date32' : 'Date' };
+      return caps.date32
+        ? { chType: 'Date32', range: { from: '1900-01-01', to: '2300-01-01', pgType: 'date' } }
+        : { chType: 'Date', range: { from: '1970-01-01', to: '2149-06-07', pgType: 'date' } };
     case 'timestamp':
       return timestampMapping(caps, false);
     case 'timestamptz':
@@ -104,11 +134,12 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, keyColumn
   }
   const quoted = pgIdent(col.name);
   const nullable = !col.notNull && !keyColumn;
+  const expr = m.select ? m.select(quoted) : quoted;
   return {
     name: col.name,
     pgType: col.type,
     chType: nullable ? `Nullable(${m.chType})` : m.chType,
-    select: m.select ? m.select(quoted) : quoted,
+    select: m.range ? rangeGuard(quoted, col.name, m.chType, m.range, expr) : expr,
   };
 }
 

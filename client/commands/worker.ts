@@ -2,11 +2,20 @@ import { readWorkerConfig } from '../../core/config';
 import { createPg2chWorker, StartupError } from '../../worker/create-worker';
 import { UserError } from '../../core/errors';
 
+/**
+ * For crash tests only: PG2CH_TEST_CRASH_AFTER_INSERT=1 kills the worker the
+ * moment a chunk is in ClickHouse and before its checkpoint, the worst place.
+ */
+function crashHook(env: NodeJS.ProcessEnv): (() => void) | undefined {
+  if (env.PG2CH_TEST_CRASH_AFTER_INSERT !== '1') return undefined;
+  return () => process.kill(process.pid, 'SIGKILL');
+}
+
 export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
   const config = readWorkerConfig(env);
   let w;
   try {
-    w = await createPg2chWorker(config);
+    w = await createPg2chWorker(config, { afterInsert: crashHook(env) });
   } catch (err) {
     if (err instanceof StartupError) throw new UserError(err.message, 'StartupError');
     throw err;

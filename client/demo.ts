@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     if (result) out(formatResult(result));
 
     const ch = w.clickhouse;
-    for (const q of seedQueries({ database: ch.database, table: 'activity_logs', jsonExtract: ch.caps.jsonExtract })) {
+    for (const q of seedQueries({ database: ch.database, table: 'activity_logs', legacy: !ch.caps.dateTime64 })) {
       const t0 = performance.now();
       const rows = await (await ch.client.query({ query: q.clickhouse, format: 'JSONEachRow' })).json<Record<string, string>>();
       out(`\n${q.name} (${rows.length} rows, ${(performance.now() - t0).toFixed(0)} ms in ClickHouse)`);

@@ -37,7 +37,12 @@ export function pgTableRef(t: SourceTable): string {
   return `${pgIdent(t.schema)}.${pgIdent(t.name)}`;
 }
 
-/** Key used in workflow ids, sync_control and logs: `table` for public, `schema.table` otherwise. */
+/**
+ * Key used in workflow ids, sync_control and logs: `table` for public,
+ * `schema.table` otherwise, with a part double-quoted only when it holds a
+ * dot or a quote, so parseTableName(tableKey(t)) always gives t back.
+ */
 export function tableKey(t: SourceTable): string {
-  return t.schema === 'public' ? t.name : `${t.schema}.${t.name}`;
+  const part = (p: string) => (/^[^".]+$/.test(p) ? p : `"${p.replace(/"/g, '""')}"`);
+  return t.schema === 'public' ? part(t.name) : `${part(t.schema)}.${part(t.name)}`;
 }

@@ -11,17 +11,22 @@ export interface SeedQuery {
   postgres: string;
 }
 
-export function seedQueries(opts: { database: string; table: string; jsonExtract: boolean }): SeedQuery[] {
+export function seedQueries(opts: { database: string; table: string; legacy: boolean }): SeedQuery[] {
   const ch = `${chIdent(opts.database)}.${chIdent(opts.table)}`;
   const pg = pgIdent(opts.table);
-  // Servers before 19.15 have only visitParamExtractString, fine for flat keys.
-  const extract = opts.jsonExtract ? 'JSONExtractString' : 'visitParamExtractString';
+  // Old servers (no DateTime64) lack JSONExtract, and their visitParam*
+  // functions expect no space after the colon, which jsonb's text has; a
+  // regular expression reads the flat key there. They also compare a DateTime
+  // with a Date as raw numbers, which filters nothing, so there the day is
+  // compared as a Date.
+  const source = opts.legacy ? `extract(properties, '"source": "([^"]*)"')` : `JSONExtractString(properties, 'source')`;
+  const since = (days: number) => (opts.legacy ? `toDate(created_at) >= today() - ${days}` : `created_at >= today() - ${days}`);
   return [
     {
       name: 'Event counts by day',
       clickhouse: `SELECT toString(toDate(created_at)) AS day, event_name, toString(count()) AS events
 FROM ${ch}
-WHERE created_at >= today() - 30
+WHERE ${since(30)}
 GROUP BY day, event_name
 ORDER BY day, count() DESC, event_name`,
       postgres: `SELECT created_at::date::text AS day, event_name, count(*)::text AS events
@@ -37,7 +42,7 @@ ORDER BY day, count(*) DESC, event_name`,
     toString(countIf(event_name = 'add_to_cart')) AS carts,
     toString(countIf(event_name = 'purchase')) AS purchases
 FROM ${ch}
-WHERE created_at >= today() - 7
+WHERE ${since(7)}
 GROUP BY user_id
 HAVING countIf(event_name = 'page_view') > 0
 ORDER BY countIf(event_name = 'purchase') DESC, user_id
@@ -55,9 +60,9 @@ LIMIT 100`,
     },
     {
       name: 'JSON property extraction',
-      clickhouse: `SELECT ${extract}(properties, 'source') AS source, toString(count()) AS events
+      clickhouse: `SELECT ${source} AS source, toString(count()) AS events
 FROM ${ch}
-WHERE created_at >= today() - 1
+WHERE ${since(1)}
 GROUP BY source
 ORDER BY count() DESC, source`,
       postgres: `SELECT coalesce(properties->>'source', '') AS source, count(*)::text AS events

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import type { ClickHouseTarget } from '../activities';
 import { capabilitiesFor } from '../core/clickhouse-version';
@@ -33,14 +33,20 @@ function createClickHouseClient(cfg: ClickHouseConfig): ClickHouseClient {
       password: cfg.password,
       request_timeout: 30 * 60_000,
       compression: { request: false, response: false },
-      // Old servers reject settings they do not know; send none by default.
-      clickhouse_settings: {},
+      // Errors are classified and reported by pg2ch, once, without secrets.
+      log: { level: ClickHouseLogLevel.OFF },
+      // Progress headers keep a long insert's connection from looking idle to
+      // proxies; both settings exist on every server we support (18.16+).
+      clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' },
     });
   }
   mkdirSync(cfg.path, { recursive: true });
   // Loaded lazily: the native engine is only needed without CLICKHOUSE_URL.
   const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
-  return createClient({ connection: createChdbConnection({ path: cfg.path }) } as Parameters<typeof createClient>[0]);
+  return createClient({
+    connection: createChdbConnection({ path: cfg.path }),
+    log: { level: ClickHouseLogLevel.OFF },
+  } as Parameters<typeof createClient>[0]);
 }
 
 /** Connects, reads the server version to decide what SQL it understands, and creates the database. */

@@ -5,6 +5,7 @@ import type { ClickHouseTarget } from '../../activities';
 import { startSync } from '../../client/commands/sync';
 import { readTemporalConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
+import { seedQueries } from '../../devstack/seed-queries';
 import { envFor, pgPool, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
 
 const ROWS = 50_000;
@@ -66,5 +67,14 @@ describe.each<Target>(['server', 'embedded'])('sync activity_logs into the %s Cl
     expect(again).toMatchObject({ rows: 0, chunks: 0, lastId: String(ROWS + 1234) });
     const [n] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table}`);
     expect(n!.n).toBe(String(ROWS + 1234));
+  });
+
+  it("gives the seed's three example queries the same answers as PostgreSQL", async () => {
+    for (const q of seedQueries({ database, table, legacy: !ch.caps.dateTime64 })) {
+      const fromPg = (await pool.query(q.postgres)).rows;
+      const fromCh = await chRows<Record<string, string>>(ch, q.clickhouse);
+      expect(fromPg.length, q.name).toBeGreaterThan(3);
+      expect(fromCh, q.name).toEqual(fromPg);
+    }
   });
 });

@@ -47,7 +47,8 @@ export function createActivities(deps: ActivityDeps) {
     const plan: TablePlan = {
       key,
       source,
-      destination: { database: ch.database, table: source.name },
+      // Same-named tables of different schemas must not share a destination.
+      destination: { database: ch.database, table: source.schema === 'public' ? source.name : `${source.schema}_${source.name}` },
       cursor,
       columns: schema.columns.map((c) => mapColumn(c, ch.caps, c.name === cursor)),
       dedupToken: ch.caps.dedupToken,

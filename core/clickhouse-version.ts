@@ -10,6 +10,10 @@ export interface ClickHouseCapabilities {
   bool: boolean;
   /** JSONExtract* functions (19.x+); the old server has visitParamExtract* only. */
   jsonExtract: boolean;
+  /** Date32 and DateTime64 span 1900-2299 from 22.8; before, 1925-2283. */
+  wideDateRange: boolean;
+  /** Decimal with precision above 38 (Decimal256) without experimental settings (22.1+). */
+  decimal256: boolean;
   /** allow_nullable_key and friends are not needed: we never key on Nullable columns. */
 }
 
@@ -38,5 +42,7 @@ export function capabilitiesFor(version: string): ClickHouseCapabilities {
     date32: atLeast(v, 21, 9),
     bool: atLeast(v, 21, 12),
     jsonExtract: atLeast(v, 19, 15),
+    wideDateRange: atLeast(v, 22, 8),
+    decimal256: atLeast(v, 22, 1),
   };
 }

@@ -67,6 +67,15 @@ function parseSecretUrl(name: string, raw: string, protocols: string[], expected
   return url;
 }
 
+/** decodeURIComponent that reports a malformed %-escape as a ConfigError naming the variable. */
+function decodePart(name: string, part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConfigError(`${name} has a malformed %-escape in its ${what}: percent-encode special characters (% as %25)`);
+  }
+}
+
 const PG_EXPECTED = 'postgres://user:password@host:port/db';
 const CH_EXPECTED = 'http(s)://user:password@host:port';
 
@@ -74,7 +83,7 @@ export function readPostgresConfig(env: Env): PostgresConfig {
   const raw = env.PG_URL;
   if (!raw) throw new ConfigError(`PG_URL is not set: expected ${PG_EXPECTED}`);
   const url = parseSecretUrl('PG_URL', raw, ['postgres:', 'postgresql:'], PG_EXPECTED);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const database = decodePart('PG_URL', url.pathname.replace(/^\//, ''), 'database');
   if (!database) throw new ConfigError(`PG_URL names no database: expected ${PG_EXPECTED}`);
   if (!url.username) throw new ConfigError(`PG_URL names no user: expected ${PG_EXPECTED}`);
   return {
@@ -82,8 +91,8 @@ export function readPostgresConfig(env: Env): PostgresConfig {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 5432,
     database,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
+    user: decodePart('PG_URL', url.username, 'user'),
+    password: decodePart('PG_URL', url.password, 'password'),
   };
 }
 
@@ -101,8 +110,8 @@ export function readClickHouseConfig(env: Env): ClickHouseConfig {
   if (url.pathname !== '/' && url.pathname !== '') {
     throw new ConfigError(`CLICKHOUSE_URL must not have a path; set the database with CLICKHOUSE_DATABASE`);
   }
-  const username = decodeURIComponent(url.username) || 'default';
-  const password = decodeURIComponent(url.password);
+  const username = decodePart('CLICKHOUSE_URL', url.username, 'user') || 'default';
+  const password = decodePart('CLICKHOUSE_URL', url.password, 'password');
   url.username = '';
   url.password = '';
   return { kind: 'server', url: url.toString().replace(/\/$/, ''), username, password, database, ...(cluster ? { cluster } : {}) };

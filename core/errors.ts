@@ -39,7 +39,8 @@ const CH_AUTH = new Set([192, 193, 194, 195, 516]);
 
 function pgSqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  // No SQLSTATE class starts with E; Node's errno codes (EPERM, EBUSY) all do.
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 function clickhouseCode(err: unknown): number | undefined {
@@ -68,9 +69,16 @@ function firstLine(s: string): string {
   return line.length > 500 ? line.slice(0, 500) + '…' : line;
 }
 
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const m = (err as { message?: unknown })?.message;
+  return typeof m === 'string' ? m : String(err);
+}
+
 export function classify(err: unknown, secrets: readonly string[] = []): Classified {
-  const raw = err instanceof Error ? err.message : String(err);
-  const message = redact(firstLine(raw), secrets);
+  const raw = messageOf(err);
+  // Redact before cutting, so a secret straddling the cut cannot leak in part.
+  const message = firstLine(redact(raw, secrets));
   if (err instanceof UserError) return { retryable: false, type: err.type, message };
 
   const netCode = (err as { code?: unknown })?.code;

@@ -43,6 +43,11 @@ const asText = (c: string) => `${c}::text`;
 const floatText = (c: string) =>
   `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
 
+/** [from, to) of Date32 and DateTime64 on this server. */
+function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string } {
+  return caps.wideDateRange ? { from: '1900-01-01', to: '2300-01-01' } : { from: '1925-01-01', to: '2283-11-12' };
+}
+
 function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping {
   // Rendered in UTC wall-clock time whatever the session or server TimeZone,
   // and stored as DateTime64(6,'UTC'), so the text read back is the text written.
@@ -53,7 +58,7 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
     return {
       chType: "DateTime64(6, 'UTC')",
       select: withTimeZone ? utc : undefined,
-      range: { from: '1900-01-01', to: '2300-01-01', pgType: withTimeZone ? 'timestamptz' : 'timestamp' },
+      range: { ...extendedRange(caps), pgType: withTimeZone ? 'timestamptz' : 'timestamp' },
     };
   }
   // Old servers have whole seconds only: the fraction is truncated (documented).
@@ -66,9 +71,9 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
   };
 }
 
-function numericMapping(type: string): Mapping {
+function numericMapping(type: string, caps: ClickHouseCapabilities): Mapping {
   const m = /^numeric\((\d+),(\d+)\)$/.exec(type.replace(/\s+/g, ''));
-  if (m && Number(m[1]) <= 76) return { chType: `Decimal(${m[1]}, ${m[2]})` };
+  if (m && Number(m[1]) <= (caps.decimal256 ? 76 : 38)) return { chType: `Decimal(${m[1]}, ${m[2]})` };
   // Unbounded numeric can hold 131072 digits: a string keeps every one.
   return { chType: 'String', select: asText };
 }
@@ -86,7 +91,7 @@ function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | und
     case 'float8':
       return { chType: 'Float64', select: floatText };
     case 'numeric':
-      return numericMapping(col.type);
+      return numericMapping(col.type, caps);
     case 'bool':
       return caps.bool ? { chType: 'Bool', select: asText } : { chType: 'UInt8', select: (c) => `${c}::int` };
     case 'text':
@@ -108,7 +113,7 @@ function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | und
       return { chType: 'UUID' };
     case 'date':
       return caps.date32
-        ? { chType: 'Date32', range: { from: '1900-01-01', to: '2300-01-01', pgType: 'date' } }
+        ? { chType: 'Date32', range: { ...extendedRange(caps), pgType: 'date' } }
         : { chType: 'Date', range: { from: '1970-01-01', to: '2149-06-07', pgType: 'date' } };
     case 'timestamp':
       return timestampMapping(caps, false);

@@ -1,0 +1,310 @@
+import { describe, expect, it } from 'vitest';
+import { capabilitiesFor } from '../../core/clickhouse-version';
+import { createDatabaseSql, createSyncControlSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../../core/ddl';
+import type { ColumnPlan } from '../../core/types';
+
+const OLD = capabilitiesFor('18.16.1');
+const NEW = capabilitiesFor('24.8.1');
+
+function plan(name: string, chType: string): ColumnPlan {
+  return { name, chType, pgType: 'whatever', select: `"${name}"` };
+}
+
+const ID = plan('id', 'Int64');
+const CREATED = plan('created_at', "DateTime64(6, 'UTC')");
+const EVENT = plan('event_name', 'String');
+const PROPS = plan('properties', 'Nullable(String)');
+
+describe('SYNC_CONTROL', () => {
+  it('is sync_control', () => {
+    expect(SYNC_CONTROL).toBe('sync_control');
+  });
+});
+
+describe('createDatabaseSql', () => {
+  it('creates a local database', () => {
+    expect(createDatabaseSql('analytics')).toBe('CREATE DATABASE IF NOT EXISTS `analytics`');
+  });
+
+  it('adds ON CLUSTER', () => {
+    expect(createDatabaseSql('analytics', 'main')).toBe('CREATE DATABASE IF NOT EXISTS `analytics` ON CLUSTER `main`');
+  });
+
+  it('treats an empty cluster as none', () => {
+    expect(createDatabaseSql('analytics', '')).toBe('CREATE DATABASE IF NOT EXISTS `analytics`');
+  });
+
+  it('escapes backticks in the name', () => {
+    expect(createDatabaseSql('a`b')).toBe('CREATE DATABASE IF NOT EXISTS `a\\`b`');
+  });
+});
+
+describe('defaultLayout', () => {
+  it('orders by (created_at, id) with monthly partitions for a NOT NULL DateTime64 created_at', () => {
+    expect(defaultLayout([ID, CREATED, EVENT], 'id')).toStrictEqual({
+      orderBy: ['created_at', 'id'],
+      partitionBy: 'toYYYYMM(`created_at`)',
+    });
+  });
+
+  it('does the same for an old-server DateTime created_at', () => {
+    expect(defaultLayout([ID, plan('created_at', "DateTime('UTC')")], 'id')).toStrictEqual({
+      orderBy: ['created_at', 'id'],
+      partitionBy: 'toYYYYMM(`created_at`)',
+    });
+  });
+
+  it('does not depend on column order', () => {
+    expect(defaultLayout([EVENT, CREATED, ID], 'id')).toStrictEqual({
+      orderBy: ['created_at', 'id'],
+      partitionBy: 'toYYYYMM(`created_at`)',
+    });
+  });
+
+  it('puts the cursor last whatever its name', () => {
+    expect(defaultLayout([plan('event_id', 'Int64'), CREATED], 'event_id')).toStrictEqual({
+      orderBy: ['created_at', 'event_id'],
+      partitionBy: 'toYYYYMM(`created_at`)',
+    });
+  });
+
+  it('orders by (id) only when created_at is Nullable', () => {
+    expect(defaultLayout([ID, plan('created_at', "Nullable(DateTime64(6, 'UTC'))")], 'id')).toStrictEqual({ orderBy: ['id'] });
+  });
+
+  it('orders by (id) only when created_at is not a date or time', () => {
+    expect(defaultLayout([ID, plan('created_at', 'String')], 'id')).toStrictEqual({ orderBy: ['id'] });
+    expect(defaultLayout([ID, plan('created_at', 'Int64')], 'id')).toStrictEqual({ orderBy: ['id'] });
+  });
+
+  it('orders by (id) only when there is no created_at', () => {
+    expect(defaultLayout([ID, EVENT, plan('updated_at', "DateTime64(6, 'UTC')")], 'id')).toStrictEqual({ orderBy: ['id'] });
+  });
+
+  it('matches created_at case-sensitively', () => {
+    expect(defaultLayout([ID, plan('Created_At', "DateTime64(6, 'UTC')")], 'id')).toStrictEqual({ orderBy: ['id'] });
+  });
+
+  it('orders by (id) only when created_at is itself the cursor', () => {
+    expect(defaultLayout([plan('created_at', 'DateTime')], 'created_at')).toStrictEqual({ orderBy: ['created_at'] });
+  });
+
+  it('returns no partitionBy key at all without created_at', () => {
+    expect('partitionBy' in defaultLayout([ID], 'id')).toBe(false);
+  });
+
+  it('uses a cursor name that needs quoting as given', () => {
+    expect(defaultLayout([plan('we`ird', 'Int64')], 'we`ird')).toStrictEqual({ orderBy: ['we`ird'] });
+  });
+});
+
+describe('createTableSql: local table', () => {
+  it('on a new server: ReplacingMergeTree(), PARTITION BY, ORDER BY and the dedup window', () => {
+    const columns = [ID, CREATED, EVENT, PROPS];
+    expect(
+      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: defaultLayout(columns, 'id'), caps: NEW }),
+    ).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`activity_logs`',
+        '(',
+        "    `id` Int64,",
+        "    `created_at` DateTime64(6, 'UTC'),",
+        '    `event_name` String,',
+        '    `properties` Nullable(String)',
+        ')',
+        'ENGINE = ReplacingMergeTree()',
+        'PARTITION BY toYYYYMM(`created_at`)',
+        'ORDER BY (`created_at`, `id`)',
+        'SETTINGS non_replicated_deduplication_window = 10000',
+      ].join('\n'),
+    );
+  });
+
+  it('on an old server: no SETTINGS line', () => {
+    const columns = [ID, plan('created_at', "DateTime('UTC')")];
+    expect(
+      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: defaultLayout(columns, 'id'), caps: OLD }),
+    ).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`activity_logs`',
+        '(',
+        '    `id` Int64,',
+        "    `created_at` DateTime('UTC')",
+        ')',
+        'ENGINE = ReplacingMergeTree()',
+        'PARTITION BY toYYYYMM(`created_at`)',
+        'ORDER BY (`created_at`, `id`)',
+      ].join('\n'),
+    );
+  });
+
+  it('has no PARTITION BY line without a partition key', () => {
+    expect(createTableSql({ database: 'analytics', table: 'users', columns: [ID, EVENT], layout: { orderBy: ['id'] }, caps: NEW })).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`users`',
+        '(',
+        '    `id` Int64,',
+        '    `event_name` String',
+        ')',
+        'ENGINE = ReplacingMergeTree()',
+        'ORDER BY (`id`)',
+        'SETTINGS non_replicated_deduplication_window = 10000',
+      ].join('\n'),
+    );
+  });
+
+  it('minimal table on an old server is four clauses', () => {
+    expect(createTableSql({ database: 'db', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: OLD })).toBe(
+      'CREATE TABLE IF NOT EXISTS `db`.`t`\n(\n    `id` Int64\n)\nENGINE = ReplacingMergeTree()\nORDER BY (`id`)',
+    );
+  });
+
+  it('quotes odd table and column names with backticks', () => {
+    const sql = createTableSql({
+      database: 'analytics',
+      table: 'sales.order`s',
+      columns: [plan('my id', 'Int64'), plan('a\\b', 'String')],
+      layout: { orderBy: ['my id'] },
+      caps: OLD,
+    });
+    expect(sql).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`sales.order\\`s`',
+        '(',
+        '    `my id` Int64,',
+        '    `a\\\\b` String',
+        ')',
+        'ENGINE = ReplacingMergeTree()',
+        'ORDER BY (`my id`)',
+      ].join('\n'),
+    );
+  });
+
+  it('uses a custom partition expression verbatim', () => {
+    const sql = createTableSql({
+      database: 'db',
+      table: 't',
+      columns: [ID],
+      layout: { orderBy: ['id'], partitionBy: 'intDiv(`id`, 1000000)' },
+      caps: OLD,
+    });
+    expect(sql).toContain('\nPARTITION BY intDiv(`id`, 1000000)\nORDER BY (`id`)');
+  });
+
+  it('treats an empty cluster string as local', () => {
+    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: '' });
+    expect(sql).toBe(
+      'CREATE TABLE IF NOT EXISTS `db`.`t`\n(\n    `id` Int64\n)\nENGINE = ReplacingMergeTree()\nORDER BY (`id`)\nSETTINGS non_replicated_deduplication_window = 10000',
+    );
+  });
+});
+
+describe('createTableSql: cluster', () => {
+  it('adds ON CLUSTER and a ReplicatedReplacingMergeTree with an explicit path, no dedup window', () => {
+    const columns = [ID, CREATED];
+    expect(
+      createTableSql({
+        database: 'analytics',
+        table: 'activity_logs',
+        columns,
+        layout: defaultLayout(columns, 'id'),
+        caps: NEW,
+        cluster: 'main',
+      }),
+    ).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`activity_logs` ON CLUSTER `main`',
+        '(',
+        '    `id` Int64,',
+        "    `created_at` DateTime64(6, 'UTC')",
+        ')',
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/analytics/activity_logs', '{replica}')",
+        'PARTITION BY toYYYYMM(`created_at`)',
+        'ORDER BY (`created_at`, `id`)',
+      ].join('\n'),
+    );
+  });
+
+  it('is the same on an old server', () => {
+    expect(
+      createTableSql({ database: 'dw', table: 'users', columns: [ID], layout: { orderBy: ['id'] }, caps: OLD, cluster: 'c1' }),
+    ).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `dw`.`users` ON CLUSTER `c1`',
+        '(',
+        '    `id` Int64',
+        ')',
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/dw/users', '{replica}')",
+        'ORDER BY (`id`)',
+      ].join('\n'),
+    );
+  });
+
+  it('escapes a quote in the table name inside the replication path', () => {
+    const sql = createTableSql({ database: 'dw', table: "o'brien", columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: 'c1' });
+    expect(sql).toContain("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/dw/o\\'brien', '{replica}')");
+    expect(sql).not.toContain('SETTINGS');
+  });
+
+  it('escapes a backtick in the cluster name', () => {
+    const sql = createTableSql({ database: 'dw', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: 'c`1' });
+    expect(sql.split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `dw`.`t` ON CLUSTER `c\\`1`');
+  });
+});
+
+describe('createSyncControlSql', () => {
+  const COLUMNS = [
+    '(',
+    '    table_name   String,',
+    '    sync_date    Date,',
+    '    last_max_id  Int64,',
+    '    synced_at    DateTime,',
+    '    after_id     Nullable(Int64),',
+    '    rows_copied  UInt64,',
+    '    workflow_id  String',
+    ')',
+  ];
+
+  it('creates the local table on a new server with the dedup window', () => {
+    expect(createSyncControlSql('analytics', NEW)).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`sync_control`',
+        ...COLUMNS,
+        'ENGINE = MergeTree()',
+        'ORDER BY (table_name, sync_date, synced_at)',
+        'SETTINGS non_replicated_deduplication_window = 10000',
+      ].join('\n'),
+    );
+  });
+
+  it('creates the local table on an old server without SETTINGS', () => {
+    expect(createSyncControlSql('analytics', OLD)).toBe(
+      ['CREATE TABLE IF NOT EXISTS `analytics`.`sync_control`', ...COLUMNS, 'ENGINE = MergeTree()', 'ORDER BY (table_name, sync_date, synced_at)'].join(
+        '\n',
+      ),
+    );
+  });
+
+  it('creates a replicated table on a cluster', () => {
+    expect(createSyncControlSql('analytics', NEW, 'main')).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `analytics`.`sync_control` ON CLUSTER `main`',
+        ...COLUMNS,
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics/sync_control', '{replica}')",
+        'ORDER BY (table_name, sync_date, synced_at)',
+      ].join('\n'),
+    );
+  });
+
+  it("contains the seed's columns with their types", () => {
+    const sql = createSyncControlSql('analytics', OLD);
+    expect(sql).toMatch(/^\s+table_name\s+String,$/m);
+    expect(sql).toMatch(/^\s+sync_date\s+Date,$/m);
+    expect(sql).toMatch(/^\s+last_max_id\s+Int64,$/m);
+    expect(sql).toMatch(/^\s+synced_at\s+DateTime,$/m);
+  });
+
+  it('quotes the database name', () => {
+    expect(createSyncControlSql('d`b', OLD).split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `d\\`b`.`sync_control`');
+  });
+});

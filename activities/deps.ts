@@ -9,6 +9,17 @@ export interface ClickHouseTarget {
   database: string;
   cluster?: string;
   caps: ClickHouseCapabilities;
+  /**
+   * The embedded engine's zero-copy insert of one Buffer: one INSERT, parsed
+   * by the engine's own multithreaded parser. Absent for servers.
+   */
+  rawInsert?: (params: {
+    table: string;
+    columns: string[];
+    values: Buffer;
+    settings: Record<string, string>;
+    signal?: AbortSignal;
+  }) => Promise<void>;
 }
 
 /** Everything the activities touch, injected so tests and the CLI wire the same code. */

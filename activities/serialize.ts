@@ -31,13 +31,3 @@ export class CopyMeter extends Transform {
     done(null, chunk);
   }
 }
-
-/**
- * The embedded engine's connection decodes each Buffer chunk on its own, which
- * would corrupt a multi-byte character straddling two COPY chunks. A byte
- * stream with an encoding set yields strings cut at character boundaries.
- */
-export function asUtf8Strings<T extends Transform>(stream: T): T {
-  stream.setEncoding('utf8');
-  return stream;
-}

@@ -8,7 +8,7 @@ import { countRange, ensureDestination, insertTsv, readWatermark, writeCheckpoin
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { countRangeSql, inSnapshot, introspect, nextChunk, type SourceSchema } from './postgres';
-import { asUtf8Strings, CopyMeter, copyStatement } from './serialize';
+import { CopyMeter, copyStatement } from './serialize';
 
 export interface PrepareResult {
   plan: TablePlan;
@@ -83,7 +83,7 @@ export function createActivities(deps: ActivityDeps) {
       const meter = new CopyMeter();
       const beat = setInterval(() => ctx.heartbeat({ rows: meter.rows, bytes: meter.bytes }), HEARTBEAT_MS);
       const source = client.query(copyTo(copyStatement(plan, range)));
-      const tail = ch.kind === 'embedded' ? asUtf8Strings(meter) : meter;
+      const tail = meter;
       // A PostgreSQL error mid-COPY aborts the insert; report the PostgreSQL
       // error, which says what went wrong, not the broken request it caused.
       let copyError: Error | undefined;

@@ -25,9 +25,9 @@ export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   return pool;
 }
 
-function createClickHouseClient(cfg: ClickHouseConfig): ClickHouseClient {
+function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClient; rawInsert?: ClickHouseTarget['rawInsert'] } {
   if (cfg.kind === 'server') {
-    return createClient({
+    const client = createClient({
       url: cfg.url,
       username: cfg.username,
       password: cfg.password,
@@ -39,25 +39,35 @@ function createClickHouseClient(cfg: ClickHouseConfig): ClickHouseClient {
       // proxies; both settings exist on every server we support (18.16+).
       clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' },
     });
+    return { client };
   }
   mkdirSync(cfg.path, { recursive: true });
   // Loaded lazily: the native engine is only needed without CLICKHOUSE_URL.
   const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
-  return createClient({
-    connection: createChdbConnection({ path: cfg.path }),
-    log: { level: ClickHouseLogLevel.OFF },
-  } as Parameters<typeof createClient>[0]);
+  const connection = createChdbConnection({ path: cfg.path });
+  const client = createClient({ connection, log: { level: ClickHouseLogLevel.OFF } } as Parameters<typeof createClient>[0]);
+  const rawInsert: ClickHouseTarget['rawInsert'] = async (p) => {
+    await connection.chdb.rawInsert({
+      table: p.table,
+      columns: p.columns,
+      values: p.values,
+      format: 'TabSeparated',
+      settings: p.settings,
+      signal: p.signal,
+    });
+  };
+  return { client, rawInsert };
 }
 
 /** Connects, reads the server version to decide what SQL it understands, and creates the database. */
 export async function connectClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseTarget> {
-  const client = createClickHouseClient(cfg);
+  const { client, rawInsert } = createClickHouseClient(cfg);
   try {
     const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
     const [row] = await rs.json<{ v: string }>();
     const caps = capabilitiesFor(row!.v);
     await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
-    return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps };
+    return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert };
   } catch (err) {
     await client.close().catch(() => {});
     throw err;

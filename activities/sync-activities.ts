@@ -74,9 +74,14 @@ export function createActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const resuming = input.resume || ctx.info.attempt > 1;
     return inSnapshot(pg, async (client) => {
-      const counted = await client.query<{ n: string }>(countRangeSql(plan.source, plan.cursor, range));
-      const rows = Number(counted.rows[0]!.n);
-      if (resuming && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
+      // The count, in the COPY's snapshot, feeds the dedup token and the resume
+      // check; a server without tokens needs it only when resuming.
+      let rows: number | undefined;
+      if (plan.dedupToken || resuming) {
+        const counted = await client.query<{ n: string }>(countRangeSql(plan.source, plan.cursor, range));
+        rows = Number(counted.rows[0]!.n);
+      }
+      if (resuming && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
         ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
         return { rows, bytes: 0, skipped: true };
       }
@@ -106,11 +111,11 @@ export function createActivities(deps: ActivityDeps) {
         clearInterval(beat);
       }
       if (copyError) throw copyError;
-      if (meter.rows !== rows) {
+      if (rows !== undefined && meter.rows !== rows) {
         throw new Error(`COPY returned ${meter.rows} rows where the snapshot counted ${rows}`);
       }
       deps.afterInsert?.();
-      return { rows, bytes: meter.bytes, skipped: false };
+      return { rows: meter.rows, bytes: meter.bytes, skipped: false };
     });
   }
 

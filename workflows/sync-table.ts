@@ -1,6 +1,6 @@
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Pg2chActivities } from '../activities';
-import type { ChunkRange } from '../core/types';
+import type { ChunkRange, CopyResult } from '../core/types';
 
 /** One object is the workflow's input and its continue-as-new state. */
 export interface SyncTableInput {
@@ -33,12 +33,12 @@ export type SyncResult = SyncTotals & { table: string; elapsedMs: number };
 export const DEFAULT_CHUNK_ROWS = 500_000;
 export const progressQuery = defineQuery<SyncProgress>('progress');
 
-// Declared once: short metadata calls and the long streaming copy.
+// Declared once. Short calls get short timeouts: one lost with a crashed
+// worker is retried after its timeout, so that bounds the recovery time.
+// prepareTable may wait for ON CLUSTER DDL; the copy heartbeats instead.
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 25 } as const;
-const { prepareTable, readChunk, checkpoint } = proxyActivities<Pg2chActivities>({
-  startToCloseTimeout: '2m',
-  retry,
-});
+const { prepareTable } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '5m', retry });
+const { readChunk, checkpoint } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '30s', retry });
 const { insertBatch } = proxyActivities<Pg2chActivities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '20s',
@@ -47,6 +47,13 @@ const { insertBatch } = proxyActivities<Pg2chActivities>({
 
 /** Keeps history well below Temporal's limits whatever the table size. */
 const MAX_CHUNKS_PER_RUN = 200;
+/** Chunk copies in flight at once. */
+const COPY_WINDOW = 2;
+/**
+ * Chunks at the start of a run that a crashed run may have inserted without
+ * checkpoints: the copies in flight plus the one whose checkpoint lagged.
+ */
+const RESUME_WINDOW = COPY_WINDOW + 1;
 
 export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
@@ -62,28 +69,44 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   setHandler(progressQuery, () => ({ ...progress, ...totals }));
 
   const { plan, watermark } = await prepareTable({ table: input.table });
-  let afterId = watermark;
-  // The first chunk of a run may repeat one whose checkpoint was lost with a crashed run.
-  let resume = true;
-  for (let n = 0; ; n++) {
-    if (n >= MAX_CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
+  // A sliding window of COPY_WINDOW chunk copies: while ClickHouse parses one
+  // chunk PostgreSQL already streams the next, and the next range is read
+  // meanwhile. Checkpoints are written strictly in chunk order, each after
+  // its copy and the previous checkpoint, so the watermark never passes a
+  // chunk that is not in ClickHouse.
+  const inFlight: Array<{ range: ChunkRange; copy: Promise<CopyResult> }> = [];
+  let lastCheckpoint: Promise<void> = Promise.resolve();
+  let next = await readChunk({ plan, afterId: watermark, chunkRows });
+  let started = 0;
+  let stopForNewRun = false;
+  while (inFlight.length > 0 || (next && !stopForNewRun)) {
+    while (next && !stopForNewRun && inFlight.length < COPY_WINDOW) {
+      const range = next;
+      const copy = insertBatch({ plan, range, resume: started < RESUME_WINDOW });
+      copy.catch(() => undefined); // awaited in order below; only silences the unhandled-rejection report
+      inFlight.push({ range, copy });
+      started++;
+      progress.stage = 'readChunk';
+      next = await readChunk({ plan, afterId: range.toId, chunkRows });
+      stopForNewRun = started >= MAX_CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested;
     }
-    progress.stage = 'readChunk';
-    const range = await readChunk({ plan, afterId, chunkRows });
-    if (!range) break;
-    progress.currentRange = range;
+    const head = inFlight.shift()!;
     progress.stage = 'insertBatch';
-    const copied = await insertBatch({ plan, range, resume });
+    progress.currentRange = head.range;
+    const copied = await head.copy;
+    await lastCheckpoint;
     progress.stage = 'checkpoint';
-    await checkpoint({ plan, range, rows: copied.rows });
-    resume = false;
+    lastCheckpoint = checkpoint({ plan, range: head.range, rows: copied.rows });
+    lastCheckpoint.catch(() => undefined);
     totals.rows += copied.rows;
     totals.bytes += copied.bytes;
     totals.chunks += 1;
     if (copied.skipped) totals.skippedChunks += 1;
-    totals.lastId = range.toId;
-    afterId = range.toId;
+    totals.lastId = head.range.toId;
+  }
+  await lastCheckpoint;
+  if (stopForNewRun && next) {
+    await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
   }
   progress.stage = 'done';
   progress.currentRange = null;

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Pool } from 'pg';
 import type { ClickHouseCapabilities } from '../core/clickhouse-version';
+import type { CopyStrategySetting, PostgresConfig } from '../core/config';
 
 /** A connected ClickHouse, server or embedded engine: only the factory differs. */
 export interface ClickHouseTarget {
@@ -25,6 +26,9 @@ export interface ClickHouseTarget {
 /** Everything the activities touch, injected so tests and the CLI wire the same code. */
 export interface ActivityDeps {
   pg: Pool;
+  /** Where the embedded engine connects for the pull strategy (the worker's own PG_URL). */
+  pgSource: PostgresConfig;
+  copyStrategy: CopyStrategySetting;
   clickhouse: ClickHouseTarget;
   /** Values scrubbed from every error message that leaves an activity. */
   secrets: string[];

@@ -8,6 +8,7 @@ import { countRange, ensureDestination, insertTsv, readWatermark, writeCheckpoin
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { countRangeSql, inSnapshot, introspect, nextChunk, type SourceSchema } from './postgres';
+import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 
 export interface PrepareResult {
@@ -44,7 +45,7 @@ export function createActivities(deps: ActivityDeps) {
     const key = tableKey(source);
     const schema = await introspect(pg, source);
     const cursor = chooseCursor(schema, key);
-    const plan: TablePlan = {
+    const base = {
       key,
       source,
       // Same-named tables of different schemas must not share a destination.
@@ -54,6 +55,7 @@ export function createActivities(deps: ActivityDeps) {
       dedupToken: ch.caps.dedupToken,
       clickhouseVersion: ch.caps.version,
     };
+    const plan: TablePlan = { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
     await ensureDestination(ch, plan);
     return { plan, watermark: await readWatermark(ch, key) };
   }
@@ -81,9 +83,26 @@ export function createActivities(deps: ActivityDeps) {
         const counted = await client.query<{ n: string }>(countRangeSql(plan.source, plan.cursor, range));
         rows = Number(counted.rows[0]!.n);
       }
+      const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
       if (resuming && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
         ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
         return { rows, bytes: 0, skipped: true };
+      }
+      if (plan.strategy === 'pull') {
+        await checkRanges(client, plan, range);
+        const beat = setInterval(() => ctx.heartbeat({ strategy: 'pull' }), HEARTBEAT_MS);
+        try {
+          await ch.client.command({
+            query: pullSql(plan, range, deps.pgSource),
+            // Text without an offset (timestamp) is read as UTC wall-clock time, as in the push path.
+            clickhouse_settings: { session_timezone: 'UTC', ...(token ? { insert_deduplication_token: token } : {}) },
+            abort_signal: ctx.cancellationSignal,
+          });
+        } finally {
+          clearInterval(beat);
+        }
+        deps.afterInsert?.();
+        return { rows: rows ?? (await countRange(ch, plan, range)), bytes: 0, skipped: false };
       }
       const meter = new CopyMeter();
       const beat = setInterval(() => ctx.heartbeat({ rows: meter.rows, bytes: meter.bytes }), HEARTBEAT_MS);
@@ -101,7 +120,6 @@ export function createActivities(deps: ActivityDeps) {
       // once the ClickHouse client has dropped its listener.
       meter.on('error', () => {});
       source.pipe(meter);
-      const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
       try {
         await insertTsv(ch, plan, tail, token, ctx.cancellationSignal);
       } catch (e) {

@@ -159,6 +159,7 @@ async function main() {
       columns,
       dedupToken: caps.dedupToken,
       clickhouseVersion: caps.version,
+      strategy: 'push',
     };
     const rawDdl = createTableSql({ database: 'bench_raw', table: 'bench_logs', columns, layout: defaultLayout(columns, 'id'), caps });
     const copySql = copyStatement(plan, { afterId: null, toId: '9223372036854775807', rows: ROWS }).replace(/^COPY /, '\\copy ');

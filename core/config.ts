@@ -32,10 +32,14 @@ export type ClickHouseConfig = {
   | { kind: 'embedded'; path: string }
 );
 
+/** auto: pull where the embedded engine reads every column exactly, else push. */
+export type CopyStrategySetting = 'auto' | 'push' | 'pull';
+
 export interface WorkerConfig {
   postgres: PostgresConfig;
   clickhouse: ClickHouseConfig;
   temporal: TemporalConfig;
+  copyStrategy: CopyStrategySetting;
 }
 
 type Env = Record<string, string | undefined>;
@@ -130,6 +134,7 @@ export function readWorkerConfig(env: Env): WorkerConfig {
     temporal: readTemporalConfig(env),
     postgres: readPostgresConfig(env),
     clickhouse: readClickHouseConfig(env),
+    copyStrategy: pick(env, 'PG2CH_COPY_STRATEGY', z.enum(['auto', 'push', 'pull']), 'auto, push or pull', 'auto'),
   };
 }
 

@@ -10,7 +10,17 @@ export interface ColumnPlan {
   chType: string;
   /** PostgreSQL expression whose COPY text output ClickHouse parses as chType. */
   select: string;
+  /** The embedded engine's postgresql() reads this type exactly (see core/type-map.ts). */
+  pullSafe: boolean;
+  /** Values outside [from, to) cannot be held by chType and must stop the sync. */
+  range?: { from: string; to: string; pgType: string };
 }
+
+/**
+ * push: PostgreSQL COPY streamed by the worker into ClickHouse.
+ * pull: the embedded engine reads the chunk itself through postgresql().
+ */
+export type CopyStrategy = 'push' | 'pull';
 
 /** Decided once per workflow run by prepareTable: how this table is copied. */
 export interface TablePlan {
@@ -22,6 +32,7 @@ export interface TablePlan {
   columns: ColumnPlan[];
   /** The server honours insert_deduplication_token on the destination. */
   dedupToken: boolean;
+  strategy: CopyStrategy;
   clickhouseVersion: string;
 }
 

@@ -6,16 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ch_bin="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
-if [ ! -x "$ch_bin" ]; then
+if [ ! -x "$ch_bin" ] || ! command -v psql >/dev/null || ! command -v curl >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+    apt-get install -y -qq clickhouse-server clickhouse-client postgresql-client curl >/dev/null
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client postgresql-client curl >/dev/null
   else
-    echo "pg2ch tests need a ClickHouse server binary at $ch_bin: install clickhouse-server (apt-get install clickhouse-server, as root) or set CLICKHOUSE_SERVER_BIN" >&2
+    echo "pg2ch tests need a ClickHouse server binary at $ch_bin, psql and curl: install them (apt-get install clickhouse-server postgresql-client curl, as root) or set CLICKHOUSE_SERVER_BIN" >&2
     exit 1
   fi
 fi

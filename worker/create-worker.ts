@@ -48,7 +48,14 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowBundle: opts.workflowBundle ?? (await loadWorkflowBundle()),
-    activities: createActivities({ pg, clickhouse, secrets, afterInsert: opts.afterInsert }),
+    activities: createActivities({
+      pg,
+      pgSource: config.postgres,
+      copyStrategy: config.copyStrategy,
+      clickhouse,
+      secrets,
+      afterInsert: opts.afterInsert,
+    }),
     // Two cores: a couple of concurrent copies saturate them.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: '10s',

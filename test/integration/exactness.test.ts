@@ -29,8 +29,16 @@ async function chRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
 
 type Row = { id: string; ts: string; ev: string; uid: string; props: string };
 
-describe.each<Target>(['server', 'embedded'])('values arrive unchanged in the %s ClickHouse', (target) => {
-  const database = `it_exact_${target}`;
+// Every copy path: push into the server, and into the embedded engine both
+// the pull (auto picks it for these column types) and the forced push.
+const PATHS: Array<{ name: string; target: Target; strategy: 'auto' | 'push'; expected: 'push' | 'pull' }> = [
+  { name: 'server (push)', target: 'server', strategy: 'auto', expected: 'push' },
+  { name: 'embedded (pull)', target: 'embedded', strategy: 'auto', expected: 'pull' },
+  { name: 'embedded (push)', target: 'embedded', strategy: 'push', expected: 'push' },
+];
+
+describe.each(PATHS)('values arrive unchanged: $name', ({ target, strategy, expected }) => {
+  const database = `it_exact_${target}_${strategy}`;
   let pool: pg.Pool;
   let worker: RunningWorker;
   let client: Client;
@@ -39,7 +47,7 @@ describe.each<Target>(['server', 'embedded'])('values arrive unchanged in the %s
 
   beforeAll(async () => {
     pool = pgPool();
-    env = envFor(target, database, `it-exact-${target}`);
+    env = { ...envFor(target, database, `it-exact-${target}-${strategy}`), PG2CH_COPY_STRATEGY: strategy };
     worker = await startWorker(env);
     ch = worker.worker.clickhouse;
     client = await temporalClient();
@@ -57,6 +65,18 @@ describe.each<Target>(['server', 'embedded'])('values arrive unchanged in the %s
     await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.${name}` });
     await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.sync_control` });
   }
+
+  /** The worker's activities, wired the same way, to call one directly. */
+  const directActivities = () => {
+    const cfg = worker.config;
+    return createActivities({
+      pg: createPgPool(cfg.postgres, 1),
+      pgSource: cfg.postgres,
+      copyStrategy: cfg.copyStrategy,
+      clickhouse: ch,
+      secrets: secretsOf(cfg),
+    });
+  };
 
   const sync = (table: string, chunkRows: number) =>
     startSync(client, readTemporalConfig(env), table, { once: true, chunkRows }, () => {});
@@ -123,10 +143,10 @@ describe.each<Target>(['server', 'embedded'])('values arrive unchanged in the %s
   it('an insert repeated with the same range is not duplicated (dedup token, or the resume check)', async () => {
     await freshTable('replayed');
     await pool.query(`INSERT INTO replayed SELECT g, '2024-01-01'::timestamp + g * interval '1 minute', 'e', g, '{}' FROM generate_series(1, 1000) g`);
-    const cfg = worker.config;
-    const acts = createActivities({ pg: createPgPool(cfg.postgres, 2), clickhouse: ch, secrets: secretsOf(cfg) });
+    const acts = directActivities();
     const menv = new MockActivityEnvironment();
     const { plan } = await menv.run(acts.prepareTable, { table: 'replayed' }) as Awaited<ReturnType<typeof acts.prepareTable>>;
+    expect(plan.strategy).toBe(expected);
     const range = { afterId: null, toId: '1000', rows: 1000 };
     const first = await menv.run(acts.insertBatch, { plan, range, resume: false });
     expect(first).toMatchObject({ rows: 1000, skipped: false });
@@ -136,5 +156,15 @@ describe.each<Target>(['server', 'embedded'])('values arrive unchanged in the %s
     expect(second.skipped).toBe(!ch.caps.dedupToken);
     const [n] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.replayed`);
     expect(n!.n).toBe('1000');
+  });
+
+  it('a timestamptz column, which postgresql() would shift, is always pushed', async () => {
+    await pool.query('DROP TABLE IF EXISTS with_tz');
+    await pool.query('CREATE TABLE with_tz (id bigint PRIMARY KEY, at timestamptz)');
+    const acts = directActivities();
+    const { plan } = (await new MockActivityEnvironment().run(acts.prepareTable, { table: 'with_tz' })) as Awaited<
+      ReturnType<typeof acts.prepareTable>
+    >;
+    expect(plan.strategy).toBe('push');
   });
 });

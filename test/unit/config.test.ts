@@ -389,7 +389,15 @@ describe('readWorkerConfig', () => {
       temporal: { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'pg2ch' },
       postgres: { url: 'postgres://u:hunter2@h/db', host: 'h', port: 5432, database: 'db', user: 'u', password: 'hunter2' },
       clickhouse: { kind: 'embedded', path: '.pg2ch/clickhouse', database: 'analytics' },
+      copyStrategy: 'auto',
     });
+  });
+
+  it('PG2CH_COPY_STRATEGY takes auto, push or pull only', () => {
+    expect(readWorkerConfig({ PG_URL: 'postgres://u:pw@h/db', PG2CH_COPY_STRATEGY: 'push' }).copyStrategy).toBe('push');
+    expect(() => readWorkerConfig({ PG_URL: 'postgres://u:pw@h/db', PG2CH_COPY_STRATEGY: 'fast' })).toThrow(
+      'PG2CH_COPY_STRATEGY is invalid: expected auto, push or pull, got "fast"',
+    );
   });
 
   it('fails when PG_URL is missing', () => {

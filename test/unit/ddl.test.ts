@@ -7,7 +7,7 @@ const OLD = capabilitiesFor('18.16.1');
 const NEW = capabilitiesFor('24.8.1');
 
 function plan(name: string, chType: string): ColumnPlan {
-  return { name, chType, pgType: 'whatever', select: `"${name}"` };
+  return { name, chType, pgType: "whatever", select: `"${name}"`, pullSafe: false };
 }
 
 const ID = plan('id', 'Int64');

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../core/clickhouse-version';
 import { RANGE_ERROR_MARK, UserError } from '../../core/errors';
 import { isIntegerType, isTimestampType, mapColumn, type PgColumn } from '../../core/type-map';
+import type { ColumnPlan } from '../../core/types';
+
+// chType and select are what these tests pin; pullSafe and range have tests of their own.
+const withoutPlan = ({ pullSafe: _p, range: _r, ...rest }: ColumnPlan) => rest;
 
 const OLD = capabilitiesFor('18.16.1');
 const NEW = capabilitiesFor('24.8.1');
@@ -56,15 +60,34 @@ const CASES: Array<[string, PgColumn, string, string, string, string]> = [
   ['enum', col('c', 'mood', 'mood', true, 'e'), 'String', '"c"::text', 'String', '"c"::text'],
 ];
 
+// Types the embedded engine's postgresql() reads exactly, and those with a range guard.
+const PULL_SAFE = new Set(['int2', 'int4', 'int8', 'text', 'varchar', 'json', 'jsonb', 'timestamp', 'date']);
+const RANGED = new Set(['date', 'timestamp', 'timestamptz']);
+
 describe('mapColumn on ClickHouse 18.16.1', () => {
   it.each(CASES)('%s', (_what, c, oldType, oldSelect) => {
-    expect(mapColumn(c, OLD)).toStrictEqual({ name: 'c', pgType: c.type, chType: oldType, select: oldSelect });
+    const { pullSafe, range, ...rest } = mapColumn(c, OLD);
+    expect(rest).toStrictEqual({ name: 'c', pgType: c.type, chType: oldType, select: oldSelect });
+    expect(pullSafe).toBe(PULL_SAFE.has(c.typname));
+    expect(range !== undefined).toBe(RANGED.has(c.typname));
   });
 });
 
 describe('mapColumn on ClickHouse 24.8.1', () => {
   it.each(CASES)('%s', (_what, c, _oldType, _oldSelect, newType, newSelect) => {
-    expect(mapColumn(c, NEW)).toStrictEqual({ name: 'c', pgType: c.type, chType: newType, select: newSelect });
+    const { pullSafe, range, ...rest } = mapColumn(c, NEW);
+    expect(rest).toStrictEqual({ name: 'c', pgType: c.type, chType: newType, select: newSelect });
+    expect(pullSafe).toBe(PULL_SAFE.has(c.typname));
+    expect(range !== undefined).toBe(RANGED.has(c.typname));
+  });
+});
+
+describe('range guards carry the bounds the SQL checks', () => {
+  it('timestamp on a new server: 1900 to 2300', () => {
+    expect(mapColumn(col('t', 'timestamp', 'timestamp without time zone'), NEW).range).toEqual({ from: '1900-01-01', to: '2300-01-01', pgType: 'timestamp' });
+  });
+  it('date on the old server: Date range', () => {
+    expect(mapColumn(col('d', 'date', 'date'), OLD).range).toEqual({ from: '1970-01-01', to: '2149-06-07', pgType: 'date' });
   });
 });
 
@@ -82,7 +105,7 @@ describe('mapColumn: nullability', () => {
   });
 
   it('a nullable key column is never Nullable', () => {
-    expect(mapColumn(col('id', 'int8', 'bigint', false), NEW, true)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('id', 'int8', 'bigint', false), NEW, true))).toStrictEqual({
       name: 'id',
       pgType: 'bigint',
       chType: 'Int64',
@@ -112,7 +135,7 @@ describe('mapColumn: nullability', () => {
   });
 
   it('nullable bool on the old server is Nullable(UInt8)', () => {
-    expect(mapColumn(col('flag', 'bool', 'boolean', false), OLD)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('flag', 'bool', 'boolean', false), OLD))).toStrictEqual({
       name: 'flag',
       pgType: 'boolean',
       chType: 'Nullable(UInt8)',
@@ -131,7 +154,7 @@ describe('mapColumn: numeric precision', () => {
   });
 
   it('numeric(76,10) is the widest Decimal', () => {
-    expect(mapColumn(col('n', 'numeric', 'numeric(76,10)'), NEW)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('n', 'numeric', 'numeric(76,10)'), NEW))).toStrictEqual({
       name: 'n',
       pgType: 'numeric(76,10)',
       chType: 'Decimal(76, 10)',
@@ -140,7 +163,7 @@ describe('mapColumn: numeric precision', () => {
   });
 
   it('numeric(77,2) is too wide for Decimal and becomes String', () => {
-    expect(mapColumn(col('n', 'numeric', 'numeric(77,2)'), NEW)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('n', 'numeric', 'numeric(77,2)'), NEW))).toStrictEqual({
       name: 'n',
       pgType: 'numeric(77,2)',
       chType: 'String',
@@ -176,8 +199,8 @@ describe('mapColumn: other text-like types', () => {
     ['cidr', 'cidr'],
     ['macaddr', 'macaddr'],
   ])('%s is String via ::text', (typname, type) => {
-    expect(mapColumn(col('v', typname, type), NEW)).toStrictEqual({ name: 'v', pgType: type, chType: 'String', select: '"v"::text' });
-    expect(mapColumn(col('v', typname, type, false), OLD)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('v', typname, type), NEW))).toStrictEqual({ name: 'v', pgType: type, chType: 'String', select: '"v"::text' });
+    expect(withoutPlan(mapColumn(col('v', typname, type, false), OLD))).toStrictEqual({
       name: 'v',
       pgType: type,
       chType: 'Nullable(String)',
@@ -186,7 +209,7 @@ describe('mapColumn: other text-like types', () => {
   });
 
   it('a nullable enum is Nullable(String)', () => {
-    expect(mapColumn(col('mood', 'mood', 'mood', false, 'e'), OLD)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('mood', 'mood', 'mood', false, 'e'), OLD))).toStrictEqual({
       name: 'mood',
       pgType: 'mood',
       chType: 'Nullable(String)',
@@ -248,7 +271,7 @@ describe('mapColumn: unsupported types', () => {
 
 describe('mapColumn: range guards on date and time columns', () => {
   it('guards a Date column on the old server to [1970-01-01, 2149-06-07)', () => {
-    expect(mapColumn(col('d', 'date'), OLD)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('d', 'date'), OLD))).toStrictEqual({
       name: 'd',
       pgType: 'date',
       chType: 'Date',
@@ -260,7 +283,7 @@ describe('mapColumn: range guards on date and time columns', () => {
   });
 
   it('guards a timestamptz column on the new server to [1900-01-01, 2300-01-01) and renders it in UTC', () => {
-    expect(mapColumn(col('ts', 'timestamptz', 'timestamp with time zone', false), NEW)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('ts', 'timestamptz', 'timestamp with time zone', false), NEW))).toStrictEqual({
       name: 'ts',
       pgType: 'timestamp with time zone',
       chType: "Nullable(DateTime64(6, 'UTC'))",
@@ -302,7 +325,7 @@ describe('mapColumn: range guards on date and time columns', () => {
 
 describe('mapColumn: quoting of the column name', () => {
   it('doubles a double quote in a plain select', () => {
-    expect(mapColumn(col('we"ird', 'int8', 'bigint'), NEW)).toStrictEqual({
+    expect(withoutPlan(mapColumn(col('we"ird', 'int8', 'bigint'), NEW))).toStrictEqual({
       name: 'we"ird',
       pgType: 'bigint',
       chType: 'Int64',

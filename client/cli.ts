@@ -1,6 +1,17 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, parsePositiveInt, readTemporalConfig } from '../core/config';
 import { UserError } from '../core/errors';
+import {
+  createSchedule,
+  deleteSchedule,
+  describeSchedule,
+  formatSummary,
+  listSchedules,
+  pauseSchedule,
+  triggerSchedule,
+  updateSchedule,
+  type ScheduleSettings,
+} from './commands/schedule';
 import { formatResult, startSync } from './commands/sync';
 import { runWorkerCommand } from './commands/worker';
 import { connectTemporal } from './temporal-client';
@@ -45,6 +56,91 @@ export function buildProgram(): Command {
         await client.connection.close();
       }
     });
+  const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');
+  const withTemporal = async (fn: (client: Awaited<ReturnType<typeof connectTemporal>>, t: ReturnType<typeof readTemporalConfig>) => Promise<void>) => {
+    const temporal = readTemporalConfig(process.env);
+    const client = await connectTemporal(temporal);
+    try {
+      await fn(client, temporal);
+    } finally {
+      await client.connection.close();
+    }
+  };
+  const cadenceOptions = (c: Command) =>
+    c
+      .option('--every <duration>', 'interval such as 30s, 5m, 1h')
+      .option('--cron <expression>', 'five-field cron expression, UTC, such as "0 * * * *"')
+      .option('--chunk-rows <n>', 'rows per chunk (default 500000)', positiveInt('--chunk-rows'))
+      .option('--catchup-window <duration>', 'how long a run missed while Temporal was down is still started (default 10m)');
+  cadenceOptions(schedule.command('create').argument('<table>').option('--paused', 'create it paused'))
+    .description('create the schedule sync:<table>; a run due while the previous one runs is skipped')
+    .action((table: string, o: ScheduleSettings) =>
+      withTemporal(async (client, t) => {
+        await createSchedule(client, t, table, o);
+        out(formatSummary(await describeSchedule(client, table)));
+      }),
+    );
+  cadenceOptions(schedule.command('update').argument('<table>'))
+    .description('change the cadence, chunk size or catch-up window')
+    .action((table: string, o: ScheduleSettings) =>
+      withTemporal(async (client, t) => {
+        await updateSchedule(client, t, table, o);
+        out(formatSummary(await describeSchedule(client, table)));
+      }),
+    );
+  for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
+    schedule
+      .command(name)
+      .argument('<table>')
+      .option('--note <text>', 'why, shown in describe and the Web UI')
+      .description(paused ? 'stop starting runs (a running sync finishes)' : 'start runs again')
+      .action((table: string, o: { note?: string }) =>
+        withTemporal(async (client) => {
+          await pauseSchedule(client, table, paused, o.note);
+          out(`schedule sync:${table} ${paused ? 'paused' : 'unpaused'}`);
+        }),
+      );
+  }
+  schedule
+    .command('trigger')
+    .argument('<table>')
+    .description('start a run now (skipped if a sync of the table is running)')
+    .action((table: string) =>
+      withTemporal(async (client) => {
+        await triggerSchedule(client, table);
+        out(`schedule sync:${table} triggered`);
+      }),
+    );
+  schedule
+    .command('describe')
+    .argument('<table>')
+    .option('--json', 'machine-readable output')
+    .action((table: string, o: { json?: boolean }) =>
+      withTemporal(async (client) => {
+        const s = await describeSchedule(client, table);
+        out(o.json ? JSON.stringify(s) : formatSummary(s));
+      }),
+    );
+  schedule
+    .command('list')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) =>
+      withTemporal(async (client) => {
+        const all = await listSchedules(client);
+        if (o.json) out(JSON.stringify(all));
+        else for (const s of all) out(`${s.scheduleId}${s.paused ? ' (paused)' : ''} next ${s.next ?? 'none'}`);
+      }),
+    );
+  schedule
+    .command('delete')
+    .argument('<table>')
+    .description('delete the schedule (runs already started finish)')
+    .action((table: string) =>
+      withTemporal(async (client) => {
+        await deleteSchedule(client, table);
+        out(`schedule sync:${table} deleted`);
+      }),
+    );
   return program;
 }
 

@@ -58,13 +58,16 @@ export async function readWatermark(ch: ClickHouseTarget, key: string): Promise<
   return row && row.n !== '0' ? row.wm : null;
 }
 
-/** Rows of a chunk range already in ClickHouse (before any merge, so replays count twice). */
+/**
+ * Distinct cursor values of a chunk range already in ClickHouse. Distinct, so
+ * a partly inserted chunk repeated twice cannot pass for a complete one.
+ */
 export async function countRange(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<number> {
   const c = chIdent(plan.cursor);
   const lower = range.afterId === null ? '1' : `${c} > ${intLiteral(range.afterId)}`;
   const rows = await queryRows<{ n: string }>(
     ch,
-    `SELECT toString(count()) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)} WHERE ${lower} AND ${c} <= ${intLiteral(range.toId)}`,
+    `SELECT toString(uniqExact(${c})) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)} WHERE ${lower} AND ${c} <= ${intLiteral(range.toId)}`,
   );
   return Number(rows[0]?.n ?? 0);
 }

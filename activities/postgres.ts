@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { MAX_CHUNK_ROWS } from '../core/config';
 import { UserError } from '../core/errors';
 import { pgIdent, pgString } from '../core/quote';
 import { pgTableRef, tableKey, type SourceTable } from '../core/table-name';
@@ -57,10 +58,15 @@ export async function nextChunk(
   afterId: string | null,
   limit: number,
 ): Promise<ChunkRange | null> {
+  // Workflow input can come from any Temporal client: checked, and sent as a parameter.
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHUNK_ROWS) {
+    throw new UserError(`chunk size must be a whole number from 1 to ${MAX_CHUNK_ROWS}, got ${JSON.stringify(limit)}`, 'BadInput');
+  }
   const c = pgIdent(cursor);
   const r = await pg.query<{ rows: string; to_id: string | null }>(
     `SELECT count(*)::text AS rows, max(${c})::text AS to_id
-       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId)} ORDER BY ${c} LIMIT ${limit}) s`,
+       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId)} ORDER BY ${c} LIMIT $1) s`,
+    [limit],
   );
   const row = r.rows[0];
   if (!row || row.to_id === null) return null;

@@ -45,7 +45,7 @@ export function buildProgram(): Command {
     .description('start the sync workflow sync:<table>, or join the one already running')
     .argument('<table>', 'PostgreSQL table: table or schema.table')
     .option('--once', 'wait until the table is caught up and print what was copied')
-    .option('--chunk-rows <n>', 'rows per chunk (default 500000)', positiveInt('--chunk-rows'))
+    .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
     .action(async (table: string, opts: { once?: boolean; chunkRows?: number }) => {
       const temporal = readTemporalConfig(process.env);
       const client = await connectTemporal(temporal);
@@ -70,7 +70,7 @@ export function buildProgram(): Command {
     c
       .option('--every <duration>', 'interval such as 30s, 5m, 1h')
       .option('--cron <expression>', 'five-field cron expression, UTC, such as "0 * * * *"')
-      .option('--chunk-rows <n>', 'rows per chunk (default 500000)', positiveInt('--chunk-rows'))
+      .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
       .option('--catchup-window <duration>', 'how long a run missed while Temporal was down is still started (default 10m)');
   cadenceOptions(schedule.command('create').argument('<table>').option('--paused', 'create it paused'))
     .description('create the schedule sync:<table>; a run due while the previous one runs is skipped')

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { chString, pgString } from './quote';
 
 /**
  * Configuration comes from the environment only. Every value is checked at
@@ -140,13 +141,22 @@ export function readWorkerConfig(env: Env): WorkerConfig {
 
 /** Every value that must never appear in a log line, error or workflow history. */
 export function secretsOf(config: Pick<WorkerConfig, 'postgres' | 'clickhouse'>): string[] {
-  const out = [config.postgres.password, config.postgres.url];
-  if (config.clickhouse.kind === 'server') out.push(config.clickhouse.password);
-  return out.filter((s) => s.length >= 3);
+  const passwords = [config.postgres.password];
+  if (config.clickhouse.kind === 'server') passwords.push(config.clickhouse.password);
+  // Also as the SQL literals quoting makes of them (the pull query embeds one).
+  // Passwords first, so a URL is redacted to user:***@host rather than whole.
+  const out = [...passwords.flatMap((p) => [p, chString(p).slice(1, -1), pgString(p).slice(1, -1)]), config.postgres.url];
+  return [...new Set(out.filter((s) => s.length >= 3))];
 }
 
+/**
+ * Largest chunk: below ClickHouse's max_insert_block_size (1,048,576 rows), so
+ * a chunk is one insert block, written whole or not at all.
+ */
+export const MAX_CHUNK_ROWS = 1_000_000;
+
 /** Positive integer option such as --chunk-rows; rejects 0, negatives and fractions. */
-export function parsePositiveInt(name: string, raw: string, max = 10_000_000): number {
+export function parsePositiveInt(name: string, raw: string, max = MAX_CHUNK_ROWS): number {
   if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > max) {
     throw new ConfigError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
   }

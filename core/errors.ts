@@ -30,10 +30,11 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
-// ClickHouse error codes a retry can fix: overload, timeouts, replicas and
-// keeper hiccups, a server shutting down.
-const CH_RETRYABLE = new Set([
-  3, 159, 164, 202, 203, 209, 210, 241, 242, 252, 285, 319, 425, 999, 1000, 394, 236,
+// ClickHouse error codes no retry can fix: bad SQL or names, values a column
+// cannot hold, permissions. Every other code (overload, timeouts, keeper and
+// replica trouble, a broken PostgreSQL connection under postgresql()) retries.
+const CH_PERMANENT = new Set([
+  6, 16, 25, 26, 27, 36, 38, 41, 42, 43, 44, 46, 47, 48, 53, 57, 60, 62, 69, 70, 72, 81, 115, 117, 128, 131, 164, 190, 344, 497,
 ]);
 const CH_AUTH = new Set([192, 193, 194, 195, 516]);
 
@@ -116,8 +117,8 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
     if (CH_AUTH.has(ch)) {
       return { retryable: false, type: 'ClickHouseAuth', message: `ClickHouse rejected the credentials in CLICKHOUSE_URL: ${message}` };
     }
-    if (CH_RETRYABLE.has(ch)) return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}` };
-    return { retryable: false, type: 'ClickHouseError', message: `ClickHouse: ${message}` };
+    if (CH_PERMANENT.has(ch)) return { retryable: false, type: 'ClickHouseError', message: `ClickHouse: ${message}` };
+    return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}` };
   }
 
   if (/socket hang up|timeout|Timeout error|network|ECONNRE|fetch failed|other side closed|Connection terminated/i.test(raw)) {

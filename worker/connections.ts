@@ -8,9 +8,11 @@ import { createDatabaseSql } from '../core/ddl';
 
 /**
  * Session settings that make PostgreSQL's text output independent of the
- * server's and role's defaults: ISO dates, UTC, shortest exact floats.
+ * server's and role's defaults (ISO dates, UTC, shortest exact floats), and
+ * string literals parse as core/quote.ts writes them.
  */
-const SESSION_OPTIONS = '-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=1';
+const SESSION_OPTIONS =
+  '-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=1 -c standard_conforming_strings=on';
 
 export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   const pool = new pg.Pool({

@@ -419,7 +419,7 @@ describe('secretsOf', () => {
       PG_URL: 'postgres://u:pgSecret1@h/db',
       CLICKHOUSE_URL: 'http://u:chSecret2@ch:8123',
     });
-    expect(secretsOf(cfg)).toEqual(['pgSecret1', 'postgres://u:pgSecret1@h/db', 'chSecret2']);
+    expect(secretsOf(cfg)).toEqual(['pgSecret1', 'chSecret2', 'postgres://u:pgSecret1@h/db']);
   });
 
   it('returns the decoded passwords', () => {
@@ -427,7 +427,7 @@ describe('secretsOf', () => {
       PG_URL: 'postgres://u:p%40ssword@h/db',
       CLICKHOUSE_URL: 'http://u:c%2Fh%3Apw@ch:8123',
     });
-    expect(secretsOf(cfg)).toEqual(['p@ssword', 'postgres://u:p%40ssword@h/db', 'c/h:pw']);
+    expect(secretsOf(cfg)).toEqual(['p@ssword', 'c/h:pw', 'postgres://u:p%40ssword@h/db']);
   });
 
   it('has no ClickHouse password for embedded chDB', () => {
@@ -443,6 +443,11 @@ describe('secretsOf', () => {
   it('leaves out values shorter than three characters', () => {
     const cfg = readWorkerConfig({ PG_URL: 'postgres://u:ab@h/db', CLICKHOUSE_URL: 'http://u:xy@ch:8123' });
     expect(secretsOf(cfg)).toEqual(['postgres://u:ab@h/db']);
+  });
+
+  it('includes the SQL-escaped forms of a password with quotes or backslashes', () => {
+    const cfg = readWorkerConfig({ PG_URL: `postgres://u:${encodeURIComponent("it's\\x")}@h/db` });
+    expect(secretsOf(cfg)).toEqual(expect.arrayContaining(["it's\\x", "it\\'s\\\\x", "it''s\\x"]));
   });
 
   it('lets redact scrub both passwords from a message', () => {
@@ -463,7 +468,7 @@ describe('parsePositiveInt', () => {
     ['1', 1],
     ['42', 42],
     ['007', 7],
-    ['10000000', 10_000_000],
+    ['1000000', 1_000_000],
   ])('parses %j as %d', (raw, n) => {
     expect(parsePositiveInt('--chunk-rows', raw)).toBe(n);
   });
@@ -472,15 +477,15 @@ describe('parsePositiveInt', () => {
     expect(parsePositiveInt('--chunk-rows', ' 5 ')).toBe(5);
   });
 
-  it.each(['0', '-1', '1.5', 'abc', '', ' ', '1e3', '0x10', '+5', '10000001', '5abc', '١'])('rejects %j', (raw) => {
+  it.each(['0', '-1', '1.5', 'abc', '', ' ', '1e3', '0x10', '+5', '1000001', '10000000', '5abc', '١'])('rejects %j', (raw) => {
     expect(() => parsePositiveInt('--chunk-rows', raw)).toThrowError(
-      new ConfigError(`--chunk-rows must be a whole number from 1 to 10000000, got ${JSON.stringify(raw)}`),
+      new ConfigError(`--chunk-rows must be a whole number from 1 to 1000000, got ${JSON.stringify(raw)}`),
     );
   });
 
   it('throws a ConfigError naming the option', () => {
     const e = configErrorOf(() => parsePositiveInt('--parallelism', '0'));
-    expect(e.message).toBe('--parallelism must be a whole number from 1 to 10000000, got "0"');
+    expect(e.message).toBe('--parallelism must be a whole number from 1 to 1000000, got "0"');
   });
 
   it('honours a custom max', () => {

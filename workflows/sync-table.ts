@@ -1,4 +1,13 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  continueAsNew,
+  defineQuery,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Pg2chActivities } from '../activities';
 import type { ChunkRange, CopyResult } from '../core/types';
 
@@ -93,7 +102,15 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
     const head = inFlight.shift()!;
     progress.stage = 'insertBatch';
     progress.currentRange = head.range;
-    const copied = await head.copy;
+    let copied: CopyResult;
+    try {
+      copied = await head.copy;
+    } catch (err) {
+      // Start nothing more; copies already running finish (their chunks stay
+      // past the watermark and the next run's resume check finds them).
+      await Promise.allSettled([lastCheckpoint, ...inFlight.map((f) => f.copy)]);
+      throw err;
+    }
     await lastCheckpoint;
     progress.stage = 'checkpoint';
     lastCheckpoint = checkpoint({ plan, range: head.range, rows: copied.rows });
@@ -112,4 +129,35 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   progress.currentRange = null;
   if (totals.lastId === null) totals.lastId = watermark;
   return { ...totals, table: plan.key, elapsedMs: Date.now() - totals.startedAt };
+}
+
+/** Workflow id of a table's sync: one at a time per table, whoever starts it. */
+export function syncWorkflowId(table: string): string {
+  return `sync:${table}`;
+}
+
+export type ScheduledSyncResult = SyncResult | { table: string; skipped: string };
+
+/**
+ * What a schedule starts. Temporal gives scheduled workflows ids of their own
+ * (sync:t-<time>), so the sync itself is started as a child under the fixed
+ * id sync:<table>: if a sync of the table is running already (started by
+ * `pg2ch sync` or a backfill of the same id), this run is skipped instead of
+ * doubling it.
+ */
+export async function scheduledSync(input: SyncTableInput): Promise<ScheduledSyncResult> {
+  try {
+    const child = await startChild(syncTable, {
+      workflowId: syncWorkflowId(input.table),
+      args: [input],
+      // The sync finishes even if this wrapper is terminated.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    return await child.result();
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { table: input.table, skipped: `a sync of ${input.table} is already running` };
+    }
+    throw err;
+  }
 }

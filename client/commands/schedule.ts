@@ -3,8 +3,7 @@ import type { TemporalConfig } from '../../core/config';
 import { ConfigError } from '../../core/config';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
-import { DEFAULT_CHUNK_ROWS, syncTable } from '../../workflows/sync-table';
-import { syncWorkflowId } from './sync';
+import { DEFAULT_CHUNK_ROWS, scheduledSync } from '../../workflows/sync-table';
 
 /** One schedule per table, named like its workflow. */
 export function scheduleId(key: string): string {
@@ -52,8 +51,9 @@ export const DEFAULT_CATCHUP_WINDOW = '10m';
 function action(temporal: TemporalConfig, key: string, chunkRows: number): ScheduleOptions['action'] {
   return {
     type: 'startWorkflow',
-    workflowType: syncTable,
-    workflowId: syncWorkflowId(key),
+    workflowType: scheduledSync,
+    // Temporal appends the scheduled time; scheduledSync runs the sync under sync:<table>.
+    workflowId: `scheduled:${key}`,
     taskQueue: temporal.taskQueue,
     args: [{ table: key, chunkRows }],
   };

@@ -2,13 +2,11 @@ import type { Client } from '@temporalio/client';
 import type { TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
-import { DEFAULT_CHUNK_ROWS, syncTable, type SyncResult } from '../../workflows/sync-table';
+import { DEFAULT_CHUNK_ROWS, syncTable, syncWorkflowId, type SyncResult } from '../../workflows/sync-table';
 import { failureMessage } from '../failure-message';
 import { pollerCount } from '../temporal-client';
 
-export function syncWorkflowId(key: string): string {
-  return `sync:${key}`;
-}
+export { syncWorkflowId };
 
 export interface SyncOptions {
   once: boolean;

@@ -54,7 +54,7 @@ describe('schedules on the real Temporal server', () => {
       const d = await describeSchedule(client, 'sched_logs');
       return d.running.length === 1 ? d.running[0] : undefined;
     });
-    expect(running).toMatch(/^sync:sched_logs-/);
+    expect(running).toMatch(/^scheduled:sched_logs-/);
     await triggerSchedule(client, 'sched_logs');
     const after = await until('the second trigger to be processed', async () => {
       const d = await describeSchedule(client, 'sched_logs');
@@ -103,5 +103,25 @@ describe('schedules on the real Temporal server', () => {
     const gone = runCli(['schedule', 'describe', 'cli_sched'], env);
     expect((await gone.exit).code).toBe(1);
     expect(gone.stderr().trim()).toBe('pg2ch: there is no schedule for cli_sched; create one with: pg2ch schedule create cli_sched --every 5m');
+  });
+
+  it('a scheduled run while `pg2ch sync` runs the same table is skipped, not doubled', async () => {
+    await pool.query('DELETE FROM sched_logs');
+    await seedActivityLogs(pool, { firstId: 100_001, count: 30_000, table: 'sched_logs' });
+    const manual = runCli(['sync', 'sched_logs', '--once', '--chunk-rows', '500'], env);
+    await until('the manual sync to run', async () => {
+      const h = client.workflow.getHandle('sync:sched_logs');
+      const d = await h.describe().catch(() => undefined);
+      return d?.status.name === 'RUNNING' ? d : undefined;
+    });
+    await triggerSchedule(client, 'sched_logs');
+    const run = await until('the scheduled run', async () => {
+      const d = await describeSchedule(client, 'sched_logs');
+      return d.recent.length >= 2 ? d.recent[d.recent.length - 1] : undefined;
+    });
+    const scheduled = await client.workflow.getHandle(run!.workflowId).result();
+    expect(scheduled).toEqual({ table: 'sched_logs', skipped: 'a sync of sched_logs is already running' });
+    expect((await manual.exit).code, manual.stderr()).toBe(0);
+    expect(manual.stdout()).toMatch(/synced sched_logs: 30000 rows copied/);
   });
 });

@@ -48,14 +48,42 @@ export async function ensureDestination(ch: ClickHouseTarget, plan: TablePlan): 
   }
 }
 
-/** The last checkpointed cursor value, or null when the table was never synced. */
+/** workflow_id of the marker row written when a destination's data is found gone. */
+export const RESET_MARKER = '(destination emptied: sync restarts)';
+
+/**
+ * The last checkpointed cursor value, or null when the table was never synced
+ * or its destination was emptied since: only checkpoints written at or after
+ * the latest reset marker count.
+ */
 export async function readWatermark(ch: ClickHouseTarget, key: string): Promise<string | null> {
+  const t = chQualified(ch.database, SYNC_CONTROL);
   const rows = await queryRows<{ n: string; wm: string }>(
     ch,
-    `SELECT toString(count()) AS n, toString(max(last_max_id)) AS wm FROM ${chQualified(ch.database, SYNC_CONTROL)} WHERE table_name = ${chString(key)}`,
+    `SELECT toString(count()) AS n, toString(max(last_max_id)) AS wm FROM ${t}
+      WHERE table_name = ${chString(key)} AND workflow_id != ${chString(RESET_MARKER)}
+        AND synced_at >= (SELECT max(synced_at) FROM ${t} WHERE table_name = ${chString(key)} AND workflow_id = ${chString(RESET_MARKER)})`,
   );
   const row = rows[0];
   return row && row.n !== '0' ? row.wm : null;
+}
+
+export async function destinationIsEmpty(ch: ClickHouseTarget, plan: TablePlan): Promise<boolean> {
+  const rows = await queryRows<{ n: string }>(
+    ch,
+    `SELECT toString(count()) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)}`,
+  );
+  return rows[0]?.n === '0';
+}
+
+/** Makes earlier checkpoints of this table stop counting; the next checkpoint is a second later. */
+export async function writeResetMarker(ch: ClickHouseTarget, key: string): Promise<void> {
+  await ch.client.command({
+    query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)} (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id)
+      VALUES (${chString(key)}, today(), 0, now(), NULL, 0, ${chString(RESET_MARKER)})`,
+  });
+  // synced_at has whole seconds: the sync's own checkpoints must not share the marker's.
+  await new Promise((r) => setTimeout(r, 1100));
 }
 
 /**

@@ -4,7 +4,7 @@ import { UserError } from '../core/errors';
 import { isIntegerType, mapColumn } from '../core/type-map';
 import { parseTableName, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
-import { countRange, ensureDestination, insertTsv, readWatermark, writeCheckpoint } from './clickhouse';
+import { countRange, destinationIsEmpty, ensureDestination, insertTsv, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { countRangeSql, inSnapshot, introspect, nextChunk, type SourceSchema } from './postgres';
@@ -57,7 +57,15 @@ export function createActivities(deps: ActivityDeps) {
     };
     const plan: TablePlan = { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
     await ensureDestination(ch, plan);
-    return { plan, watermark: await readWatermark(ch, key) };
+    const watermark = await readWatermark(ch, key);
+    // A watermark over an empty destination means its rows were dropped or
+    // truncated: keeping the watermark would leave them missing for good.
+    if (watermark !== null && (await destinationIsEmpty(ch, plan))) {
+      Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
+      await writeResetMarker(ch, key);
+      return { plan, watermark: null };
+    }
+    return { plan, watermark };
   }
 
   /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */

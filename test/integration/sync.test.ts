@@ -6,7 +6,7 @@ import { startSync } from '../../client/commands/sync';
 import { readTemporalConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
 import { seedQueries } from '../../devstack/seed-queries';
-import { envFor, pgPool, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
+import { envFor, pgPool, services, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
 
 const ROWS = 50_000;
 
@@ -67,6 +67,29 @@ describe.each<Target>(['server', 'embedded'])('sync activity_logs into the %s Cl
     expect(again).toMatchObject({ rows: 0, chunks: 0, lastId: String(ROWS + 1234) });
     const [n] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table}`);
     expect(n!.n).toBe(String(ROWS + 1234));
+  });
+
+  it('a dropped destination is filled again from the start, not left empty behind the old watermark', async () => {
+    await ch.client.command({ query: `DROP TABLE ${database}.${table}` });
+    const result = await sync(20_000);
+    expect(result).toMatchObject({ rows: ROWS + 1234, chunks: 3 });
+    const [n] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.${table}`);
+    expect(n!.n).toBe(String(ROWS + 1234));
+    const again = await sync(20_000);
+    expect(again).toMatchObject({ rows: 0, lastId: String(ROWS + 1234) });
+  });
+
+  it('no password appears in any workflow history of the sync', async () => {
+    const s = services();
+    const secrets = [new URL(s.pgUrl).password, decodeURIComponent(new URL(s.clickhouseUrl).password)];
+    let runs = 0;
+    for await (const wf of client.workflow.list({ query: `WorkflowId = 'sync:${table}'` })) {
+      const history = JSON.stringify(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
+      expect(history).toContain(table);
+      for (const secret of secrets) expect(history).not.toContain(secret);
+      runs++;
+    }
+    expect(runs).toBeGreaterThanOrEqual(3);
   });
 
   it("gives the seed's three example queries the same answers as PostgreSQL", async () => {

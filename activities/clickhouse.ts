@@ -78,12 +78,16 @@ export async function destinationIsEmpty(ch: ClickHouseTarget, plan: TablePlan):
 
 /** Makes earlier checkpoints of this table stop counting; the next checkpoint is a second later. */
 export async function writeResetMarker(ch: ClickHouseTarget, key: string): Promise<void> {
-  await ch.client.command({
-    query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)} (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id)
-      VALUES (${chString(key)}, today(), 0, now(), NULL, 0, ${chString(RESET_MARKER)})`,
-  });
+  await insertSyncControl(ch, { key, lastMaxId: '0', afterId: null, rows: 0, workflowId: RESET_MARKER });
   // synced_at has whole seconds: the sync's own checkpoints must not share the marker's.
   await new Promise((r) => setTimeout(r, 1100));
+}
+
+/** The cursor range (afterId, toId] as a ClickHouse predicate; the cursor column is never Nullable there. */
+export function chRangeWhere(cursor: string, range: ChunkRange): string {
+  const c = chIdent(cursor);
+  const lower = range.afterId === null ? '1' : `${c} > ${intLiteral(range.afterId)}`;
+  return `${lower} AND ${c} <= ${intLiteral(range.toId)}`;
 }
 
 /**
@@ -91,11 +95,9 @@ export async function writeResetMarker(ch: ClickHouseTarget, key: string): Promi
  * a partly inserted chunk repeated twice cannot pass for a complete one.
  */
 export async function countRange(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<number> {
-  const c = chIdent(plan.cursor);
-  const lower = range.afterId === null ? '1' : `${c} > ${intLiteral(range.afterId)}`;
   const rows = await queryRows<{ n: string }>(
     ch,
-    `SELECT toString(uniqExact(${c})) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)} WHERE ${lower} AND ${c} <= ${intLiteral(range.toId)}`,
+    `SELECT toString(uniqExact(${chIdent(plan.cursor)})) AS n FROM ${chQualified(plan.destination.database, plan.destination.table)} WHERE ${chRangeWhere(plan.cursor, range)}`,
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -151,11 +153,24 @@ export async function writeCheckpoint(
   rows: number,
   workflowId: string,
 ): Promise<void> {
-  const after = range.afterId === null ? 'NULL' : intLiteral(range.afterId);
+  await insertSyncControl(
+    ch,
+    { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId },
+    ch.caps.dedupToken ? `checkpoint:${plan.key}:${range.afterId}:${range.toId}` : undefined,
+  );
+}
+
+/** One row of sync_control, stamped with the server's date and time. */
+async function insertSyncControl(
+  ch: ClickHouseTarget,
+  row: { key: string; lastMaxId: string; afterId: string | null; rows: number; workflowId: string },
+  dedupToken?: string,
+): Promise<void> {
+  const after = row.afterId === null ? 'NULL' : intLiteral(row.afterId);
   await ch.client.command({
     query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)}
       (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id)
-      VALUES (${chString(plan.key)}, today(), ${intLiteral(range.toId)}, now(), ${after}, ${rows}, ${chString(workflowId)})`,
-    clickhouse_settings: ch.caps.dedupToken ? { insert_deduplication_token: `checkpoint:${plan.key}:${range.afterId}:${range.toId}` } : {},
+      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)})`,
+    clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken } : {},
   });
 }

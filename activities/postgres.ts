@@ -43,7 +43,8 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
   };
 }
 
-function rangeWhere(cursor: string, afterId: string | null, toId?: string): string {
+/** The cursor range (afterId, toId] as a PostgreSQL predicate; no lower bound for a table's first chunk. */
+export function rangeWhere(cursor: string, afterId: string | null, toId?: string): string {
   const c = pgIdent(cursor);
   const parts = [afterId === null ? `${c} IS NOT NULL` : `${c} > ${pgString(afterId)}`];
   if (toId !== undefined) parts.push(`${c} <= ${pgString(toId)}`);

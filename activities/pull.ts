@@ -1,7 +1,9 @@
 import { Client, type PoolClient } from 'pg';
 import type { PostgresConfig } from '../core/config';
 import { UserError } from '../core/errors';
-import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
+import { chIdent, chQualified, chString, pgIdent, pgString } from '../core/quote';
+import { chRangeWhere } from './clickhouse';
+import { rangeWhere } from './postgres';
 import { pgTableRef } from '../core/table-name';
 import { outOfRangeMessage } from '../core/type-map';
 import type { ChunkRange, CopyStrategy, TablePlan } from '../core/types';
@@ -24,14 +26,11 @@ export async function chooseStrategy(
   pgSource: PostgresConfig,
 ): Promise<CopyStrategy> {
   if (setting === 'push') return 'push';
-  const why =
-    ch.kind !== 'embedded'
-      ? 'it needs the embedded engine (CLICKHOUSE_URL unset)'
-      : plan.columns.find((c) => !c.pullSafe)
-        ? `column ${JSON.stringify(plan.columns.find((c) => !c.pullSafe)!.name)} (${plan.columns.find((c) => !c.pullSafe)!.pgType}) is not read exactly by postgresql()`
-        : !(await defaultDateStyleIsIso(pgSource))
-          ? "the database's default DateStyle is not ISO"
-          : undefined;
+  const unsafe = plan.columns.find((c) => !c.pullSafe);
+  let why: string | undefined;
+  if (ch.kind !== 'embedded') why = 'it needs the embedded engine (CLICKHOUSE_URL unset)';
+  else if (unsafe) why = `column ${JSON.stringify(unsafe.name)} (${unsafe.pgType}) is not read exactly by postgresql()`;
+  else if (!(await defaultDateStyleIsIso(pgSource))) why = "the database's default DateStyle is not ISO";
   if (!why) return 'pull';
   if (setting === 'pull') throw new UserError(`PG2CH_COPY_STRATEGY=pull is not possible for ${plan.key}: ${why}; use auto or push`, 'BadConfig');
   return 'push';
@@ -53,8 +52,6 @@ async function defaultDateStyleIsIso(cfg: PostgresConfig): Promise<boolean> {
 export async function checkRanges(client: PoolClient, plan: TablePlan, range: ChunkRange): Promise<void> {
   const guarded = plan.columns.filter((c) => c.range);
   if (guarded.length === 0) return;
-  const c = pgIdent(plan.cursor);
-  const lower = range.afterId === null ? `${c} IS NOT NULL` : `${c} > ${pgString(range.afterId)}`;
   const bad = guarded.map((col) => {
     const v = `${pgIdent(col.name)}::${col.range!.pgType}`;
     return `(${v} < ${pgString(col.range!.from)} OR ${v} >= ${pgString(col.range!.to)})`;
@@ -63,7 +60,7 @@ export async function checkRanges(client: PoolClient, plan: TablePlan, range: Ch
   const value = bad.map((b, i) => `WHEN ${b} THEN ${pgIdent(guarded[i]!.name)}::text`).join(' ');
   const r = await client.query<{ i: number; v: string }>(
     `SELECT CASE ${which} END AS i, CASE ${value} END AS v FROM ${pgTableRef(plan.source)}
-      WHERE ${lower} AND ${c} <= ${pgString(range.toId)} AND (${bad.join(' OR ')}) LIMIT 1`,
+      WHERE ${rangeWhere(plan.cursor, range.afterId, range.toId)} AND (${bad.join(' OR ')}) LIMIT 1`,
   );
   const row = r.rows[0];
   if (!row) return;
@@ -74,8 +71,6 @@ export async function checkRanges(client: PoolClient, plan: TablePlan, range: Ch
 /** INSERT ... SELECT FROM postgresql(): built here, run in-process; never logged, never in a payload. */
 export function pullSql(plan: TablePlan, range: ChunkRange, src: PostgresConfig): string {
   const cols = plan.columns.map((c) => chIdent(c.name)).join(', ');
-  const c = chIdent(plan.cursor);
-  const lower = range.afterId === null ? '1' : `${c} > ${intLiteral(range.afterId)}`;
   const fn = `postgresql(${[`${src.host}:${src.port}`, src.database, plan.source.name, src.user, src.password, plan.source.schema].map(chString).join(', ')})`;
-  return `INSERT INTO ${chQualified(plan.destination.database, plan.destination.table)} (${cols}) SELECT ${cols} FROM ${fn} WHERE ${lower} AND ${c} <= ${intLiteral(range.toId)}`;
+  return `INSERT INTO ${chQualified(plan.destination.database, plan.destination.table)} (${cols}) SELECT ${cols} FROM ${fn} WHERE ${chRangeWhere(plan.cursor, range)}`;
 }

@@ -31,6 +31,12 @@ function chooseCursor(schema: SourceSchema, key: string): string {
 
 const HEARTBEAT_MS = 2000;
 
+/** Heartbeats every HEARTBEAT_MS with the details of the moment; returns the stop function. */
+function heartbeatEvery(ctx: Context, details: () => unknown): () => void {
+  const timer = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_MS);
+  return () => clearInterval(timer);
+}
+
 export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
 
@@ -98,7 +104,7 @@ export function createActivities(deps: ActivityDeps) {
       }
       if (plan.strategy === 'pull') {
         await checkRanges(client, plan, range);
-        const beat = setInterval(() => ctx.heartbeat({ strategy: 'pull' }), HEARTBEAT_MS);
+        const stopBeat = heartbeatEvery(ctx, () => ({ strategy: 'pull' }));
         try {
           await ch.client.command({
             query: pullSql(plan, range, deps.pgSource),
@@ -107,21 +113,20 @@ export function createActivities(deps: ActivityDeps) {
             abort_signal: ctx.cancellationSignal,
           });
         } finally {
-          clearInterval(beat);
+          stopBeat();
         }
         deps.afterInsert?.();
         return { rows: rows ?? (await countRange(ch, plan, range)), bytes: 0, skipped: false };
       }
       const meter = new CopyMeter();
-      const beat = setInterval(() => ctx.heartbeat({ rows: meter.rows, bytes: meter.bytes }), HEARTBEAT_MS);
+      const stopBeat = heartbeatEvery(ctx, () => ({ rows: meter.rows, bytes: meter.bytes }));
       const source = client.query(copyTo(copyStatement(plan, range)));
-      const tail = meter;
       // A PostgreSQL error mid-COPY aborts the insert; report the PostgreSQL
       // error, which says what went wrong, not the broken request it caused.
       let copyError: Error | undefined;
       source.on('error', (e) => {
         copyError = e;
-        tail.destroy(e);
+        meter.destroy(e);
       });
       // Errors reach us through copyError and the insert's promise; without a
       // listener of its own, pipe() rethrows a late one as an uncaught exception
@@ -129,12 +134,12 @@ export function createActivities(deps: ActivityDeps) {
       meter.on('error', () => {});
       source.pipe(meter);
       try {
-        await insertTsv(ch, plan, tail, token, ctx.cancellationSignal);
+        await insertTsv(ch, plan, meter, token, ctx.cancellationSignal);
       } catch (e) {
         source.destroy();
         throw copyError ?? e;
       } finally {
-        clearInterval(beat);
+        stopBeat();
       }
       if (copyError) throw copyError;
       if (rows !== undefined && meter.rows !== rows) {

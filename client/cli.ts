@@ -40,23 +40,7 @@ export function buildProgram(): Command {
       await runWorkerCommand(process.env, out);
     });
 
-  program
-    .command('sync')
-    .description('start the sync workflow sync:<table>, or join the one already running')
-    .argument('<table>', 'PostgreSQL table: table or schema.table')
-    .option('--once', 'wait until the table is caught up and print what was copied')
-    .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
-    .action(async (table: string, opts: { once?: boolean; chunkRows?: number }) => {
-      const temporal = readTemporalConfig(process.env);
-      const client = await connectTemporal(temporal);
-      try {
-        const result = await startSync(client, temporal, table, { once: !!opts.once, chunkRows: opts.chunkRows }, out);
-        if (result) out(formatResult(result));
-      } finally {
-        await client.connection.close();
-      }
-    });
-  const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');
+  // Every command that talks to Temporal: connect, run, always close.
   const withTemporal = async (fn: (client: Awaited<ReturnType<typeof connectTemporal>>, t: ReturnType<typeof readTemporalConfig>) => Promise<void>) => {
     const temporal = readTemporalConfig(process.env);
     const client = await connectTemporal(temporal);
@@ -66,6 +50,20 @@ export function buildProgram(): Command {
       await client.connection.close();
     }
   };
+
+  program
+    .command('sync')
+    .description('start the sync workflow sync:<table>, or join the one already running')
+    .argument('<table>', 'PostgreSQL table: table or schema.table')
+    .option('--once', 'wait until the table is caught up and print what was copied')
+    .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
+    .action((table: string, opts: { once?: boolean; chunkRows?: number }) =>
+      withTemporal(async (client, temporal) => {
+        const result = await startSync(client, temporal, table, { once: !!opts.once, chunkRows: opts.chunkRows }, out);
+        if (result) out(formatResult(result));
+      }),
+    );
+  const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');
   const cadenceOptions = (c: Command) =>
     c
       .option('--every <duration>', 'interval such as 30s, 5m, 1h')

@@ -74,8 +74,8 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
     lastId: null,
     startedAt: Date.now(),
   };
-  const progress: SyncProgress = { ...totals, table: input.table, stage: 'prepare', currentRange: null };
-  setHandler(progressQuery, () => ({ ...progress, ...totals }));
+  const progress: Pick<SyncProgress, 'stage' | 'currentRange'> = { stage: 'prepare', currentRange: null };
+  setHandler(progressQuery, () => ({ ...totals, table: input.table, ...progress }));
 
   const { plan, watermark } = await prepareTable({ table: input.table });
   // A sliding window of COPY_WINDOW chunk copies: while ClickHouse parses one

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { freePort, waitFor } from './free-port';
+import { freePorts, waitFor } from './free-port';
 import { spawnService, stopProcess } from './processes';
 
 export const CLICKHOUSE_SERVER_BIN = process.env.CLICKHOUSE_SERVER_BIN ?? '/usr/sbin/clickhouse-server';
@@ -26,8 +26,7 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
     throw new Error(`${CLICKHOUSE_SERVER_BIN} not found: install clickhouse-server (apt-get install clickhouse-server) or set CLICKHOUSE_SERVER_BIN`);
   }
   mkdirSync(opts.dir, { recursive: true });
-  const httpPort = await freePort();
-  const tcpPort = await freePort();
+  const [httpPort, tcpPort] = (await freePorts(2)) as [number, number];
   const d = (sub: string) => join(opts.dir, sub) + '/';
   writeFileSync(
     join(opts.dir, 'users.xml'),

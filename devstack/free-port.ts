@@ -13,6 +13,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * n distinct free ports. Each listener stays open until all are taken: ports
+ * asked for one after another can come back equal once the first is closed.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => resolve(srv));
+    })),
+  );
+  const ports = servers.map((s) => {
+    const addr = s.address();
+    if (typeof addr !== 'object' || !addr) throw new Error('no port');
+    return addr.port;
+  });
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
-import { freePort, waitFor } from './free-port';
+import { freePorts, waitFor } from './free-port';
 import { spawnService, stopProcess } from './processes';
 import { findTemporalCli } from './temporal-cli';
 
@@ -20,8 +20,9 @@ export async function startTemporalDevServer(opts: {
   headless?: boolean;
 }): Promise<TemporalDevServer> {
   const cli = findTemporalCli();
-  const port = opts.port ?? (await freePort());
-  const uiPort = opts.uiPort ?? (await freePort());
+  const [freeA, freeB] = (await freePorts(2)) as [number, number];
+  const port = opts.port ?? freeA;
+  const uiPort = opts.uiPort ?? freeB;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
     '--db-filename', opts.dbFile, '--log-level', 'warn', '--namespace', 'default'];
   if (opts.headless) args.push('--headless');

@@ -2,7 +2,9 @@ import type { Readable } from 'node:stream';
 import { createSyncControlSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../core/ddl';
 import { UserError } from '../core/errors';
 import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
+import { mergeRanges, type CursorRange } from '../core/ranges';
 import type { ChunkRange, TablePlan } from '../core/types';
+import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
 import type { ClickHouseTarget } from './deps';
 
 export async function queryRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
@@ -57,15 +59,33 @@ export const RESET_MARKER = '(destination emptied: sync restarts)';
  * the latest reset marker count.
  */
 export async function readWatermark(ch: ClickHouseTarget, key: string): Promise<string | null> {
-  const t = chQualified(ch.database, SYNC_CONTROL);
   const rows = await queryRows<{ n: string; wm: string }>(
     ch,
-    `SELECT toString(count()) AS n, toString(max(last_max_id)) AS wm FROM ${t}
-      WHERE table_name = ${chString(key)} AND workflow_id != ${chString(RESET_MARKER)}
-        AND synced_at >= (SELECT max(synced_at) FROM ${t} WHERE table_name = ${chString(key)} AND workflow_id = ${chString(RESET_MARKER)})`,
+    `SELECT toString(count()) AS n, toString(max(last_max_id)) AS wm FROM ${chQualified(ch.database, SYNC_CONTROL)}
+      WHERE ${sinceReset(ch, key)} AND workflow_id NOT LIKE ${chString(BACKFILL_ID_PREFIX + '%')}`,
   );
   const row = rows[0];
   return row && row.n !== '0' ? row.wm : null;
+}
+
+/** This table's sync_control rows that still count: none from before the latest reset marker. */
+function sinceReset(ch: ClickHouseTarget, key: string): string {
+  const t = chQualified(ch.database, SYNC_CONTROL);
+  return `table_name = ${chString(key)} AND workflow_id != ${chString(RESET_MARKER)}
+        AND synced_at >= (SELECT max(synced_at) FROM ${t} WHERE table_name = ${chString(key)} AND workflow_id = ${chString(RESET_MARKER)})`;
+}
+
+/**
+ * Cursor ranges backfills have copied (each checkpointed chunk is one),
+ * merged. The incremental sync jumps over them instead of copying them twice.
+ */
+export async function readCovered(ch: ClickHouseTarget, key: string): Promise<CursorRange[]> {
+  const rows = await queryRows<{ a: string | null; t: string }>(
+    ch,
+    `SELECT toString(after_id) AS a, toString(last_max_id) AS t FROM ${chQualified(ch.database, SYNC_CONTROL)}
+      WHERE ${sinceReset(ch, key)} AND workflow_id LIKE ${chString(BACKFILL_ID_PREFIX + '%')}`,
+  );
+  return mergeRanges(rows.map((r) => ({ afterId: r.a, toId: r.t })));
 }
 
 export async function destinationIsEmpty(ch: ClickHouseTarget, plan: TablePlan): Promise<boolean> {

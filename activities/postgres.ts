@@ -3,7 +3,7 @@ import { MAX_CHUNK_ROWS } from '../core/config';
 import { UserError } from '../core/errors';
 import { pgIdent, pgString } from '../core/quote';
 import { pgTableRef, tableKey, type SourceTable } from '../core/table-name';
-import type { PgColumn } from '../core/type-map';
+import { isIntegerType, type PgColumn } from '../core/type-map';
 import type { ChunkRange } from '../core/types';
 
 export interface SourceSchema {
@@ -43,6 +43,19 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
   };
 }
 
+/** The column chunks are cut by: the single-column integer primary key, else an integer `id`. */
+export function chooseCursor(schema: SourceSchema, key: string): string {
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const pk = schema.primaryKey.length === 1 ? byName.get(schema.primaryKey[0]!) : undefined;
+  if (pk && isIntegerType(pk.typname)) return pk.name;
+  const id = byName.get('id');
+  if (id && isIntegerType(id.typname)) return id.name;
+  throw new UserError(
+    `table ${key} has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id"`,
+    'MissingCursor',
+  );
+}
+
 /** The cursor range (afterId, toId] as a PostgreSQL predicate; no lower bound for a table's first chunk. */
 export function rangeWhere(cursor: string, afterId: string | null, toId?: string): string {
   const c = pgIdent(cursor);
@@ -51,13 +64,14 @@ export function rangeWhere(cursor: string, afterId: string | null, toId?: string
   return parts.join(' AND ');
 }
 
-/** The next chunk after the watermark: at most `limit` rows, found through the cursor's index. */
+/** The next chunk after the watermark: at most `limit` rows, none past `upTo`, found through the cursor's index. */
 export async function nextChunk(
   pg: Pool,
   table: SourceTable,
   cursor: string,
   afterId: string | null,
   limit: number,
+  upTo?: string,
 ): Promise<ChunkRange | null> {
   // Workflow input can come from any Temporal client: checked, and sent as a parameter.
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHUNK_ROWS) {
@@ -66,7 +80,7 @@ export async function nextChunk(
   const c = pgIdent(cursor);
   const r = await pg.query<{ rows: string; to_id: string | null }>(
     `SELECT count(*)::text AS rows, max(${c})::text AS to_id
-       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId)} ORDER BY ${c} LIMIT $1) s`,
+       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId, upTo)} ORDER BY ${c} LIMIT $1) s`,
     [limit],
   );
   const row = r.rows[0];
@@ -98,4 +112,87 @@ export async function inSnapshot<T>(pg: Pool, fn: (client: PoolClient) => Promis
     // A connection that failed mid-COPY is not reusable: destroy it.
     client.release(broken);
   }
+}
+
+const INT8_MIN = -(2n ** 63n);
+
+/** Rows counted exactly up to this many; past it an estimate is enough for a progress figure. */
+const EXACT_COUNT_LIMIT = 200_000;
+
+/**
+ * Rows in (afterId, toId]: exact through the cursor's index when there are
+ * few; past that, the density of the first EXACT_COUNT_LIMIT ids extended
+ * over the rest of the span, so a progress figure never costs a full scan.
+ */
+export async function estimateRows(pg: Pool, table: SourceTable, cursor: string, afterId: string | null, toId?: string): Promise<number> {
+  const c = pgIdent(cursor);
+  const ref = pgTableRef(table);
+  const head = await pg.query<{ n: string; lo: string | null; last: string | null; hi: string | null }>(
+    `SELECT count(*)::text AS n, min(${c})::text AS lo, max(${c})::text AS last,
+            (SELECT max(${c})::text FROM ${ref} WHERE ${rangeWhere(cursor, afterId, toId)}) AS hi
+       FROM (SELECT ${c} FROM ${ref} WHERE ${rangeWhere(cursor, afterId, toId)} ORDER BY ${c} LIMIT ${EXACT_COUNT_LIMIT + 1}) s`,
+  );
+  const r = head.rows[0]!;
+  const n = Number(r.n);
+  if (n <= EXACT_COUNT_LIMIT || r.lo === null || r.last === null || r.hi === null) return n;
+  const from = afterId === null ? BigInt(r.lo) - 1n : BigInt(afterId);
+  const sampled = Number(BigInt(r.last) - from);
+  return Math.round((n * Number(BigInt(r.hi) - from)) / Math.max(1, sampled));
+}
+
+export interface CursorStats {
+  /** Smallest and largest cursor values; null for an empty table. */
+  firstId: string | null;
+  lastId: string | null;
+  /** Equi-depth histogram bounds of the cursor column, if ANALYZE has run. */
+  bounds: string[];
+}
+
+/** What a backfill splits its range by: the cursor's span and its histogram in pg_stats. */
+export async function cursorStats(pg: Pool, table: SourceTable, cursor: string): Promise<CursorStats> {
+  const c = pgIdent(cursor);
+  const ref = pgTableRef(table);
+  const span = await pg.query<{ lo: string | null; hi: string | null }>(
+    `SELECT (SELECT min(${c})::text FROM ${ref}) AS lo, (SELECT max(${c})::text FROM ${ref}) AS hi`,
+  );
+  const hist = await pg.query<{ bounds: string[] | null }>(
+    `SELECT histogram_bounds::text::text[] AS bounds FROM pg_stats
+      WHERE schemaname = $1 AND tablename = $2 AND attname = $3`,
+    [table.schema, table.name, cursor],
+  );
+  return {
+    firstId: span.rows[0]?.lo ?? null,
+    lastId: span.rows[0]?.hi ?? null,
+    bounds: hist.rows[0]?.bounds ?? [],
+  };
+}
+
+/**
+ * The cursor range holding the rows whose `timeColumn` is in [since, until):
+ * (smallest id - 1, largest id]. Rows inside that id range but outside the
+ * window are copied too; with ids that grow with time there are none.
+ */
+export async function cursorRangeForTimes(
+  pg: Pool,
+  table: SourceTable,
+  cursor: string,
+  timeColumn: string,
+  since: string | undefined,
+  until: string | undefined,
+): Promise<{ afterId: string | null; toId: string } | null> {
+  const c = pgIdent(cursor);
+  const t = pgIdent(timeColumn);
+  const params: string[] = [];
+  const conditions: string[] = [];
+  // Parameters cast to timestamptz: a timestamp column is compared in the session's time zone, UTC.
+  if (since) conditions.push(`${t} >= $${params.push(since)}::timestamptz`);
+  if (until) conditions.push(`${t} < $${params.push(until)}::timestamptz`);
+  const r = await pg.query<{ lo: string | null; hi: string | null }>(
+    `SELECT min(${c})::text AS lo, max(${c})::text AS hi FROM ${pgTableRef(table)} WHERE ${conditions.join(' AND ') || 'true'}`,
+    params,
+  );
+  const row = r.rows[0];
+  if (!row || row.lo === null || row.hi === null) return null;
+  const lo = BigInt(row.lo);
+  return { afterId: lo === INT8_MIN ? null : (lo - 1n).toString(), toId: row.hi };
 }

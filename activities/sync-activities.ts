@@ -1,35 +1,52 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { isIntegerType, mapColumn } from '../core/type-map';
+import { mapColumn } from '../core/type-map';
 import { parseTableName, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
-import { countRange, destinationIsEmpty, ensureDestination, insertTsv, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
+import { countRange, destinationIsEmpty, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import { countRangeSql, inSnapshot, introspect, nextChunk, type SourceSchema } from './postgres';
+import { chooseCursor, countRangeSql, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
 import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
+import { tableStatuses } from './status';
 
 export interface PrepareResult {
   plan: TablePlan;
   /** Last checkpointed cursor value; null when nothing was synced yet. */
   watermark: string | null;
+  /** Ranges past the watermark that backfills copied already: the sync jumps over them. */
+  covered: CursorRange[];
+  /** Rows past the watermark still to copy (estimated when many). */
+  pendingRows: number;
 }
 
-function chooseCursor(schema: SourceSchema, key: string): string {
-  const byName = new Map(schema.columns.map((c) => [c.name, c]));
-  const pk = schema.primaryKey.length === 1 ? byName.get(schema.primaryKey[0]!) : undefined;
-  if (pk && isIntegerType(pk.typname)) return pk.name;
-  const id = byName.get('id');
-  if (id && isIntegerType(id.typname)) return id.name;
-  throw new UserError(
-    `table ${key} has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id"`,
-    'MissingCursor',
-  );
+export interface BackfillRequest {
+  plan: TablePlan;
+  /** Inclusive cursor bounds; default: the whole table as it is now. */
+  fromId?: string;
+  toId?: string;
+  /** ISO times: the cursor range of rows whose time column is in [since, until). */
+  since?: string;
+  until?: string;
+  timeColumn?: string;
+  partitions: number;
+}
+
+export interface BackfillPlan {
+  /** The requested range as a cursor range; null when it holds no rows. */
+  range: CursorRange | null;
+  /** Parts of the range already in ClickHouse (synced or backfilled), skipped. */
+  skipped: CursorRange[];
+  partitions: Partition[];
 }
 
 const HEARTBEAT_MS = 2000;
+
+/** Each partition is a child workflow; the parent's history grows with them. */
+export const MAX_PARTITIONS = 1000;
 
 /** Heartbeats every HEARTBEAT_MS with the details of the moment; returns the stop function. */
 function heartbeatEvery(ctx: Context, details: () => unknown): () => void {
@@ -64,19 +81,73 @@ export function createActivities(deps: ActivityDeps) {
     const plan: TablePlan = { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
     await ensureDestination(ch, plan);
     const watermark = await readWatermark(ch, key);
+    const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     // A watermark over an empty destination means its rows were dropped or
     // truncated: keeping the watermark would leave them missing for good.
-    if (watermark !== null && (await destinationIsEmpty(ch, plan))) {
+    if ((watermark !== null || covered.length > 0) && (await destinationIsEmpty(ch, plan))) {
       Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
       await writeResetMarker(ch, key);
-      return { plan, watermark: null };
+      return { plan, watermark: null, covered: [], pendingRows: await estimateRows(pg, source, cursor, null) };
     }
-    return { plan, watermark };
+    let pendingRows = await estimateRows(pg, source, cursor, watermark);
+    for (const r of covered) pendingRows -= await estimateRows(pg, source, cursor, r.afterId, r.toId);
+    return { plan, watermark, covered, pendingRows: Math.max(0, pendingRows) };
+  }
+
+  /**
+   * Turns a backfill request into partitions: the requested cursor range,
+   * minus what is in ClickHouse already (below the watermark, or copied by an
+   * earlier backfill, so a restarted backfill skips finished work), split by
+   * the cursor's histogram into parts of about equal rows.
+   */
+  async function planBackfill(input: BackfillRequest): Promise<BackfillPlan> {
+    const { plan } = input;
+    const { source, cursor } = plan;
+    // Workflow input can come from any Temporal client: checked before use.
+    for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
+      if (v !== undefined && !/^-?\d{1,19}$/.test(v)) throw new UserError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`, 'BadInput');
+    }
+    if (!Number.isInteger(input.partitions) || input.partitions < 1 || input.partitions > MAX_PARTITIONS) {
+      throw new UserError(`--partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(input.partitions)}`, 'BadInput');
+    }
+    const stats = await cursorStats(pg, source, cursor);
+    if (stats.lastId === null || stats.firstId === null) return { range: null, skipped: [], partitions: [] };
+    let range: CursorRange | null;
+    if (input.since || input.until) {
+      const timeColumn = input.timeColumn ?? 'created_at';
+      const col = plan.columns.find((c) => c.name === timeColumn);
+      if (!col || !/^(timestamp|date)/.test(col.pgType)) {
+        throw new UserError(
+          `--since/--until select rows by a timestamp column, and ${plan.key} has no timestamp or date column ${JSON.stringify(timeColumn)}; name one with --time-column`,
+          'BadInput',
+        );
+      }
+      range = await cursorRangeForTimes(pg, source, cursor, timeColumn, input.since, input.until);
+    } else {
+      const from = input.fromId === undefined ? null : (BigInt(input.fromId) - 1n).toString();
+      const to = input.toId ?? stats.lastId;
+      range = from !== null && BigInt(from) >= BigInt(to) ? null : { afterId: from, toId: to };
+    }
+    if (range === null) return { range: null, skipped: [], partitions: [] };
+    const watermark = await readWatermark(ch, plan.key);
+    const done = mergeRanges([...(watermark === null ? [] : [{ afterId: null, toId: watermark }]), ...(await readCovered(ch, plan.key))]);
+    const todo = subtractRanges(range, done);
+    const skipped = subtractRanges(range, todo);
+    const sized = await Promise.all(todo.map(async (r) => ({ r, rows: await estimateRows(pg, source, cursor, r.afterId, r.toId) })));
+    const total = sized.reduce((n, s) => n + s.rows, 0);
+    const partitions: Partition[] = [];
+    for (const { r, rows } of sized) {
+      if (rows === 0) continue;
+      // Partitions shared out by rows; every uncopied piece gets at least one.
+      const parts = Math.max(1, Math.round((input.partitions * rows) / Math.max(1, total)));
+      partitions.push(...splitRange(r, parts, { bounds: stats.bounds, firstId: stats.firstId, rows }));
+    }
+    return { range, skipped, partitions };
   }
 
   /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */
-  async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number }): Promise<ChunkRange | null> {
-    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows);
+  async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number; upTo?: string }): Promise<ChunkRange | null> {
+    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo);
   }
 
   /**
@@ -157,9 +228,12 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     prepareTable: withFailures(secrets, prepareTable),
+    planBackfill: withFailures(secrets, planBackfill),
     readChunk: withFailures(secrets, readChunk),
     insertBatch: withFailures(secrets, insertBatch),
     checkpoint: withFailures(secrets, checkpoint),
+    /** For `pg2ch status`: read through the worker, which holds the embedded engine. */
+    readStatus: withFailures(secrets, (input: { tables?: string[] }) => tableStatuses(pg, ch, input.tables)),
   };
 }
 

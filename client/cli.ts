@@ -12,11 +12,16 @@ import {
   updateSchedule,
   type ScheduleSettings,
 } from './commands/schedule';
+import { formatBackfill, startBackfill, type BackfillOptions } from './commands/backfill';
+import { formatStatus, readStatusReport } from './commands/status';
 import { formatResult, startSync } from './commands/sync';
+import { progressMode } from './progress-view';
+import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
 import { runWorkerCommand } from './commands/worker';
 import { connectTemporal } from './temporal-client';
 
 const out = (line: string) => process.stdout.write(line + '\n');
+const err = (line: string) => process.stderr.write(line + '\n');
 
 function positiveInt(name: string) {
   return (raw: string) => {
@@ -57,10 +62,50 @@ export function buildProgram(): Command {
     .argument('<table>', 'PostgreSQL table: table or schema.table')
     .option('--once', 'wait until the table is caught up and print what was copied')
     .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
-    .action((table: string, opts: { once?: boolean; chunkRows?: number }) =>
+    .option('--json', 'with --once: progress and the result as JSON lines on stdout')
+    .action((table: string, opts: { once?: boolean; chunkRows?: number; json?: boolean }) =>
       withTemporal(async (client, temporal) => {
-        const result = await startSync(client, temporal, table, { once: !!opts.once, chunkRows: opts.chunkRows }, out);
-        if (result) out(formatResult(result));
+        const progress = progressMode(opts);
+        const info = opts.json ? err : out;
+        const result = await startSync(client, temporal, table, { once: !!opts.once, chunkRows: opts.chunkRows, progress }, out, info);
+        if (result) out(opts.json ? JSON.stringify({ type: 'result', ...result }) : formatResult(result));
+      }),
+    );
+
+  program
+    .command('backfill')
+    .description('copy a range of a table with parallel partitions (child workflows); the incremental sync waits, then skips what it copied')
+    .argument('<table>', 'PostgreSQL table: table or schema.table')
+    .option('--from-id <id>', 'first cursor value to copy (inclusive)')
+    .option('--to-id <id>', 'last cursor value to copy (inclusive; default: the largest now)')
+    .option('--since <iso>', 'copy rows whose time column is at or after this time (UTC unless the value says otherwise)')
+    .option('--until <iso>', 'copy rows whose time column is before this time')
+    .option('--time-column <name>', 'the column --since/--until select by (default created_at)')
+    .option('--partitions <n>', `partitions, sized from PostgreSQL statistics (default ${DEFAULT_PARTITIONS})`, positiveInt('--partitions'))
+    .option('--parallel <n>', `partitions copied at once (default ${DEFAULT_PARALLEL})`, positiveInt('--parallel'))
+    .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
+    .option('--detach', 'start it and return; follow it with pg2ch status')
+    .option('--json', 'progress and the result as JSON lines on stdout')
+    .action((table: string, o: BackfillOptions & { json?: boolean }) =>
+      withTemporal(async (client, temporal) => {
+        const info = o.json ? err : out;
+        const result = await startBackfill(client, temporal, table, { ...o, progress: progressMode(o) }, out, info);
+        if (result) out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatBackfill(result));
+      }),
+    );
+
+  program
+    .command('status')
+    .description('watermark, last sync, lag behind PostgreSQL, running workflows and schedule of one table or all')
+    .argument('[table]', 'PostgreSQL table: table or schema.table (default: every table synced so far)')
+    .option('--json', 'machine-readable output')
+    .action((table: string | undefined, o: { json?: boolean }) =>
+      withTemporal(async (client, temporal) => {
+        const reports = await readStatusReport(client, temporal, table);
+        const only = reports[0];
+        // A named table that was never synced and cannot be read is a mistake, not a status.
+        if (table !== undefined && only?.error && only.lastSyncAt === null) throw new UserError(only.error, 'StatusFailed');
+        out(o.json ? JSON.stringify(reports) : formatStatus(reports));
       }),
     );
   const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');

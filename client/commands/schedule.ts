@@ -3,12 +3,14 @@ import type { TemporalConfig } from '../../core/config';
 import { ConfigError } from '../../core/config';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
+import { scheduleId } from '../../core/workflow-ids';
+import { tableSearchAttributes } from '../../workflows/search-attributes';
 import { DEFAULT_CHUNK_ROWS, scheduledSync } from '../../workflows/sync-table';
+import { ensureSearchAttributes } from '../search-attributes';
 
-/** One schedule per table, named like its workflow. */
-export function scheduleId(key: string): string {
-  return `sync:${key}`;
-}
+export { scheduleId };
+
+const warnOnStderr = (line: string) => process.stderr.write(line + '\n');
 
 export interface Cadence {
   every?: string;
@@ -48,14 +50,17 @@ export interface ScheduleSettings extends Cadence {
 
 export const DEFAULT_CATCHUP_WINDOW = '10m';
 
-function action(temporal: TemporalConfig, key: string, chunkRows: number): ScheduleOptions['action'] {
+function action(temporal: TemporalConfig, key: string, chunkRows: number, indexed: boolean): ScheduleOptions['action'] {
   return {
     type: 'startWorkflow',
     workflowType: scheduledSync,
     // Temporal appends the scheduled time; scheduledSync runs the sync under sync:<table>.
     workflowId: `scheduled:${key}`,
     taskQueue: temporal.taskQueue,
-    args: [{ table: key, chunkRows }],
+    args: [{ table: key, chunkRows, indexed }],
+    staticSummary: `Scheduled sync of ${key}: starts sync:${key}, or is skipped while a sync or backfill of it runs`,
+    memo: { table: key },
+    ...tableSearchAttributes(key, indexed),
   };
 }
 
@@ -67,7 +72,7 @@ export async function createSchedule(client: Client, temporal: TemporalConfig, t
     return await client.schedule.create({
       scheduleId: scheduleId(key),
       spec: cadenceSpec(s),
-      action: action(temporal, key, s.chunkRows ?? DEFAULT_CHUNK_ROWS),
+      action: action(temporal, key, s.chunkRows ?? DEFAULT_CHUNK_ROWS, await ensureSearchAttributes(client, temporal.namespace, warnOnStderr)),
       // A sync still running when the next is due is not doubled: the next is skipped.
       policies: { overlap: 'SKIP', catchupWindow },
       state: { paused: !!s.paused, note: s.paused ? 'created paused' : undefined },
@@ -97,13 +102,14 @@ async function existing(client: Client, table: string): Promise<{ key: string; h
 export async function updateSchedule(client: Client, temporal: TemporalConfig, table: string, s: ScheduleSettings): Promise<void> {
   const { key, handle } = await existing(client, table);
   const spec = s.every || s.cron ? cadenceSpec(s) : undefined;
+  const indexed = await ensureSearchAttributes(client, temporal.namespace, warnOnStderr);
   await handle.update((prev) => {
     const prevArgs = prev.action.type === 'startWorkflow' ? (prev.action.args as Array<{ chunkRows?: number }> | undefined) : undefined;
     const chunkRows = s.chunkRows ?? prevArgs?.[0]?.chunkRows ?? DEFAULT_CHUNK_ROWS;
     return {
       ...prev,
       spec: spec ?? prev.spec,
-      action: action(temporal, key, chunkRows),
+      action: action(temporal, key, chunkRows, indexed),
       policies: { ...prev.policies, ...(s.catchupWindow ? { catchupWindow: s.catchupWindow } : {}) },
     };
   });

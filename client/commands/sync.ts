@@ -1,16 +1,52 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
-import { DEFAULT_CHUNK_ROWS, syncTable, syncWorkflowId, type SyncResult } from '../../workflows/sync-table';
+import { syncWorkflowId } from '../../core/workflow-ids';
+import { DEFAULT_CHUNK_ROWS, syncTable, type SyncResult } from '../../workflows/sync-table';
 import { failureMessage } from '../failure-message';
+import { followProgress, throughput, type ProgressMode } from '../progress-view';
+import { ensureSearchAttributes } from '../search-attributes';
 import { pollerCount } from '../temporal-client';
+import { tableSearchAttributes } from '../../workflows/search-attributes';
 
 export { syncWorkflowId };
 
 export interface SyncOptions {
   once: boolean;
   chunkRows?: number;
+  /** How --once shows progress; default: plain lines. */
+  progress?: ProgressMode;
+}
+
+export function keyOf(table: string): string {
+  try {
+    return tableKey(parseTableName(table));
+  } catch (e) {
+    throw new UserError((e as Error).message, 'BadTableName');
+  }
+}
+
+/**
+ * sync:<table> is the table's one copy slot. When it is held by another kind
+ * of workflow (a backfill holding it for a sync, or the reverse), say so
+ * instead of waiting on a result of the wrong kind.
+ */
+export async function assertHolder(handle: WorkflowHandle, key: string, expected: 'syncTable' | 'backfillTable'): Promise<void> {
+  const { type } = await handle.describe();
+  if (type === expected) return;
+  const what = type === 'backfillTable' ? 'a backfill' : 'an incremental sync';
+  const then = expected === 'syncTable' ? 'the sync continues after it' : 'start the backfill when it ends';
+  throw new UserError(
+    `${what} of ${key} is running as workflow ${handle.workflowId}; ${then} (watch it with: pg2ch status ${key})`,
+    'TableBusy',
+  );
+}
+
+export async function warnIfNoWorker(client: Client, temporal: TemporalConfig, out: (line: string) => void): Promise<void> {
+  if ((await pollerCount(client, temporal).catch(() => 1)) === 0) {
+    out(`warning: no worker is polling task queue ${temporal.taskQueue}; start one with: pg2ch worker`);
+  }
 }
 
 export async function startSync(
@@ -19,37 +55,34 @@ export async function startSync(
   table: string,
   opts: SyncOptions,
   out: (line: string) => void,
+  warn: (line: string) => void = out,
 ): Promise<SyncResult | undefined> {
-  let key: string;
-  try {
-    key = tableKey(parseTableName(table));
-  } catch (e) {
-    throw new UserError((e as Error).message, 'BadTableName');
-  }
+  const key = keyOf(table);
+  const indexed = await ensureSearchAttributes(client, temporal.namespace, warn);
   const workflowId = syncWorkflowId(key);
   const handle = await client.workflow.start(syncTable, {
     workflowId,
     taskQueue: temporal.taskQueue,
-    args: [{ table: key, chunkRows: opts.chunkRows ?? DEFAULT_CHUNK_ROWS }],
+    args: [{ table: key, chunkRows: opts.chunkRows ?? DEFAULT_CHUNK_ROWS, indexed }],
     // A sync of this table already running is joined, never doubled.
     workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `Incremental sync of ${key}`,
+    staticDetails: `Copies the rows of PostgreSQL table ${key} past its watermark into ClickHouse, chunk by chunk (${opts.chunkRows ?? DEFAULT_CHUNK_ROWS} rows).`,
+    memo: { table: key },
+    ...tableSearchAttributes(key, indexed),
   });
-  const attached = handle.firstExecutionRunId;
-  out(`workflow ${workflowId} (run ${attached}) on task queue ${temporal.taskQueue}`);
-  if ((await pollerCount(client, temporal).catch(() => 1)) === 0) {
-    out(`warning: no worker is polling task queue ${temporal.taskQueue}; start one with: pg2ch worker`);
-  }
+  await assertHolder(handle, key, 'syncTable');
+  warn(`workflow ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${temporal.taskQueue}`);
+  await warnIfNoWorker(client, temporal, warn);
   if (!opts.once) return undefined;
   try {
-    return await handle.result();
+    return await followProgress(handle, handle.result(), opts.progress ?? 'plain', out);
   } catch (err) {
     throw new UserError(`sync of ${key} failed: ${failureMessage(err)}`, 'SyncFailed');
   }
 }
 
 export function formatResult(r: SyncResult): string {
-  const secs = (r.elapsedMs / 1000).toFixed(1);
-  const rate = r.elapsedMs > 0 ? Math.round((r.rows * 1000) / r.elapsedMs) : 0;
   const skipped = r.skippedChunks ? `, ${r.skippedChunks} already present` : '';
-  return `synced ${r.table}: ${r.rows} rows copied in ${r.chunks} chunks${skipped}, last id ${r.lastId ?? 'none'}, ${secs} s (${rate} rows/s)`;
+  return `synced ${r.table}: ${r.rows} rows copied in ${r.chunks} chunks${skipped}, last id ${r.lastId ?? 'none'}, ${throughput(r.rows, r.elapsedMs)}`;
 }

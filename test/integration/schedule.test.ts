@@ -120,7 +120,7 @@ describe('schedules on the real Temporal server', () => {
       return d.recent.length >= 2 ? d.recent[d.recent.length - 1] : undefined;
     });
     const scheduled = await client.workflow.getHandle(run!.workflowId).result();
-    expect(scheduled).toEqual({ table: 'sched_logs', skipped: 'a sync of sched_logs is already running' });
+    expect(scheduled).toEqual({ table: 'sched_logs', skipped: 'a sync or backfill of sched_logs is already running' });
     expect((await manual.exit).code, manual.stderr()).toBe(0);
     expect(manual.stdout()).toMatch(/synced sched_logs: 30000 rows copied/);
   });

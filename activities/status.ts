@@ -1,0 +1,100 @@
+import type { Pool } from 'pg';
+import { SYNC_CONTROL } from '../core/ddl';
+import { subtractRanges } from '../core/ranges';
+import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
+import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
+import { queryRows, readCovered, readWatermark } from './clickhouse';
+import type { ClickHouseTarget } from './deps';
+import { chooseCursor, estimateRows, introspect } from './postgres';
+import { chQualified, chString, pgIdent } from '../core/quote';
+
+export interface TableStatus {
+  table: string;
+  /** Last checkpointed cursor value of the incremental sync. */
+  watermark: string | null;
+  /** Epoch ms of the table's latest checkpoint (sync or backfill). */
+  lastSyncAt: number | null;
+  /** Rows in sync_control's checkpoints since the last reset. */
+  rowsSynced: number;
+  /** Largest cursor value in PostgreSQL now. */
+  sourceMaxId: string | null;
+  /** Rows in PostgreSQL past the watermark and not backfilled (estimated when many). */
+  lagRows: number | null;
+  /** Age of the oldest row not yet in ClickHouse, by its created_at; 0 when caught up; null without such a column. */
+  lagSeconds: number | null;
+  /** Why this table's status is incomplete (such as: the table is gone from PostgreSQL). */
+  error?: string;
+}
+
+async function syncControlExists(ch: ClickHouseTarget): Promise<boolean> {
+  const exists = await queryRows<{ n: string }>(
+    ch,
+    `SELECT toString(count()) AS n FROM system.tables WHERE database = ${chString(ch.database)} AND name = ${chString(SYNC_CONTROL)}`,
+  );
+  return exists[0]?.n !== '0';
+}
+
+/** Tables pg2ch has checkpoints for, from sync_control. */
+async function knownTables(ch: ClickHouseTarget): Promise<string[]> {
+  const rows = await queryRows<{ t: string }>(ch, `SELECT DISTINCT table_name AS t FROM ${chQualified(ch.database, SYNC_CONTROL)} ORDER BY t`);
+  return rows.map((r) => r.t);
+}
+
+/** Read-only: never creates a table, on either side. */
+export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: string[] | undefined): Promise<TableStatus[]> {
+  const hasControl = await syncControlExists(ch);
+  const keys = tables && tables.length > 0 ? tables.map((t) => tableKey(parseTableName(t))) : hasControl ? await knownTables(ch) : [];
+  const out: TableStatus[] = [];
+  for (const key of keys) {
+    const status: TableStatus = { table: key, watermark: null, lastSyncAt: null, rowsSynced: 0, sourceMaxId: null, lagRows: null, lagSeconds: null };
+    out.push(status);
+    try {
+      let covered: Awaited<ReturnType<typeof readCovered>> = [];
+      if (hasControl) {
+        status.watermark = await readWatermark(ch, key);
+        covered = await readCovered(ch, key);
+        const last = await queryRows<{ at: string; rows: string }>(
+          ch,
+          `SELECT toString(toUnixTimestamp(max(synced_at))) AS at, toString(sum(rows_copied)) AS rows
+             FROM ${chQualified(ch.database, SYNC_CONTROL)} WHERE table_name = ${chString(key)} AND (workflow_id LIKE 'sync:%' OR workflow_id LIKE ${chString(BACKFILL_ID_PREFIX + '%')})`,
+        );
+        const at = Number(last[0]?.at ?? 0);
+        status.lastSyncAt = at > 0 ? at * 1000 : null;
+        status.rowsSynced = Number(last[0]?.rows ?? 0);
+      }
+      const source = parseTableName(key);
+      const cursor = chooseCursor(await introspect(pg, source), key);
+      const ref = pgTableRef(source);
+      const c = pgIdent(cursor);
+      const max = await pg.query<{ hi: string | null }>(`SELECT max(${c})::text AS hi FROM ${ref}`);
+      status.sourceMaxId = max.rows[0]?.hi ?? null;
+      const pending = status.sourceMaxId === null ? [] : subtractRanges({ afterId: status.watermark, toId: status.sourceMaxId }, covered);
+      let lag = 0;
+      for (const r of pending) lag += await estimateRows(pg, source, cursor, r.afterId, r.toId);
+      status.lagRows = lag;
+      status.lagSeconds = await lagSeconds(pg, ref, cursor, pending[0]?.afterId ?? null, lag);
+    } catch (err) {
+      status.error = (err as Error).message;
+    }
+  }
+  return out;
+}
+
+async function lagSeconds(pg: Pool, ref: string, cursor: string, afterId: string | null, lagRows: number): Promise<number | null> {
+  if (lagRows === 0) return 0;
+  const hasTime = await pg.query<{ ok: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'created_at'
+        AND atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype) AND NOT attisdropped) AS ok`,
+    [ref],
+  );
+  if (!hasTime.rows[0]?.ok) return null;
+  const c = pgIdent(cursor);
+  // The first row past the watermark by cursor: with ids that grow with time, the oldest one waiting.
+  const r = await pg.query<{ s: string | null }>(
+    `SELECT extract(epoch FROM now() - created_at)::float8::text AS s FROM ${ref}
+      WHERE ${afterId === null ? `${c} IS NOT NULL` : `${c} > $1`} ORDER BY ${c} LIMIT 1`,
+    afterId === null ? [] : [afterId],
+  );
+  const s = r.rows[0]?.s;
+  return s === null || s === undefined ? null : Math.max(0, Math.round(Number(s)));
+}

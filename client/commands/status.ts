@@ -1,0 +1,109 @@
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import type { TableStatus } from '../../activities/status';
+import type { TemporalConfig } from '../../core/config';
+import { UserError } from '../../core/errors';
+import { BACKFILL_ID_PREFIX, scheduleId, syncWorkflowId } from '../../core/workflow-ids';
+import type { Progress } from '../../workflows/progress';
+import { progressQuery } from '../../workflows/progress';
+import { tableStatus } from '../../workflows/status';
+import { failureMessage } from '../failure-message';
+import { progressLine } from '../progress-view';
+import { pollerCount } from '../temporal-client';
+import { keyOf } from './sync';
+
+export interface RunningWorkflow {
+  workflowId: string;
+  type: string;
+  startedAt: string;
+  progress?: Progress;
+}
+
+export interface StatusReport extends TableStatus {
+  running: RunningWorkflow[];
+  schedule: { cadence: string; paused: boolean; next?: string } | null;
+}
+
+const QUERY_TIMEOUT_MS = 3000;
+
+async function withTimeout<T>(p: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), QUERY_TIMEOUT_MS)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Watermark and lag come from a worker (it holds the database connections); the rest from Temporal. */
+export async function readStatusReport(client: Client, temporal: TemporalConfig, table: string | undefined): Promise<StatusReport[]> {
+  const key = table === undefined ? undefined : keyOf(table);
+  if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
+    throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and status reads PostgreSQL and ClickHouse through one; start it with: pg2ch worker`, 'NoWorker');
+  }
+  let tables: TableStatus[];
+  try {
+    tables = await client.workflow.execute(tableStatus, {
+      workflowId: `status:${key ?? 'all'}:${Date.now()}`,
+      taskQueue: temporal.taskQueue,
+      args: [{ tables: key ? [key] : undefined }],
+      workflowExecutionTimeout: '2m',
+      staticSummary: `Status of ${key ?? 'all tables'}`,
+    });
+  } catch (err) {
+    throw new UserError(`status of ${key ?? 'all tables'} failed: ${failureMessage(err)}`, 'StatusFailed');
+  }
+  const running: Array<RunningWorkflow & { table?: string }> = [];
+  for await (const w of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+    const id = w.workflowId;
+    const owner = id.startsWith('sync:') ? id.slice(5) : id.startsWith(BACKFILL_ID_PREFIX) ? id.slice(BACKFILL_ID_PREFIX.length).replace(/:[^:]*$/, '') : undefined;
+    if (owner === undefined) continue;
+    running.push({ workflowId: id, type: w.type, startedAt: w.startTime.toISOString(), table: owner });
+  }
+  const reports: StatusReport[] = [];
+  for (const t of tables) {
+    const mine = running.filter((r) => r.table === t.table).map(({ table: _t, ...r }) => r);
+    for (const r of mine) {
+      if (r.workflowId === syncWorkflowId(t.table)) r.progress = await withTimeout(client.workflow.getHandle(r.workflowId).query(progressQuery));
+    }
+    let schedule: StatusReport['schedule'] = null;
+    try {
+      const d = await client.schedule.getHandle(scheduleId(t.table)).describe();
+      const cadence = [
+        ...(d.spec.intervals ?? []).map((i) => `every ${typeof i.every === 'number' ? `${i.every / 1000}s` : i.every}`),
+        ...(d.spec.calendars ?? []).map(() => 'cron'),
+      ].join(', ');
+      schedule = { cadence, paused: d.state.paused, next: d.info.nextActionTimes[0]?.toISOString() };
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+    reports.push({ ...t, running: mine, schedule });
+  }
+  return reports;
+}
+
+const ago = (ms: number) => {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+};
+
+export function formatStatus(reports: StatusReport[], now = Date.now()): string {
+  if (reports.length === 0) return 'no table has been synced yet; start one with: pg2ch sync <table>';
+  const lines: string[] = [];
+  for (const r of reports) {
+    lines.push(r.table);
+    if (r.error) lines.push(`  error: ${r.error}`);
+    const last = r.lastSyncAt === null ? 'never synced' : `last sync ${new Date(r.lastSyncAt).toISOString()} (${ago(now - r.lastSyncAt)})`;
+    lines.push(`  watermark: ${r.watermark ?? 'none'}; ${last}; ${r.rowsSynced} rows copied in all`);
+    if (r.lagRows !== null) {
+      lines.push(`  lag: ${r.lagRows} rows${r.lagSeconds === null ? '' : `, ${r.lagSeconds} s`} behind PostgreSQL (max id ${r.sourceMaxId ?? 'none'})`);
+    }
+    if (r.running.length === 0) lines.push('  running: nothing');
+    for (const w of r.running) lines.push(`  running: ${w.workflowId} (${w.type}) since ${w.startedAt}${w.progress ? `: ${progressLine(w.progress)}` : ''}`);
+    lines.push(
+      r.schedule
+        ? `  schedule: ${r.schedule.cadence}${r.schedule.paused ? ' (paused)' : ''}${r.schedule.next ? `, next ${r.schedule.next}` : ''}`
+        : `  schedule: none (create one with: pg2ch schedule create ${r.table} --every 5m)`,
+    );
+  }
+  return lines.join('\n');
+}

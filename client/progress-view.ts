@@ -1,0 +1,109 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import cliProgress from 'cli-progress';
+import { progressQuery, type Progress } from '../workflows/progress';
+
+/** tty: a live bar on stderr; plain: a line now and then; json: one JSON object per line. */
+export type ProgressMode = 'tty' | 'plain' | 'json';
+
+export function progressMode(opts: { json?: boolean }, stream: { isTTY?: boolean } = process.stderr): ProgressMode {
+  if (opts.json) return 'json';
+  return stream.isTTY ? 'tty' : 'plain';
+}
+
+const fmt = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** "12.3 s (45678 rows/s)": how long a copy took and how fast it went. */
+export function throughput(rows: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : 0;
+  return `${(elapsedMs / 1000).toFixed(1)} s (${rate} rows/s)`;
+}
+
+/** One readable line of a progress report, as printed when the output is not a terminal. */
+export function progressLine(p: Progress): string {
+  const of = p.rowsExpected !== null ? ` of ~${fmt(p.rowsExpected)}` : '';
+  const pct = p.rowsExpected ? ` (${Math.min(100, Math.floor((p.rowsCopied * 100) / Math.max(1, p.rowsExpected)))}%)` : '';
+  const parts = p.partitions ? `, partitions ${p.partitions.done}/${p.partitions.total} done, ${p.partitions.running} running` : '';
+  const range = p.currentRange ? `, range (${p.currentRange.afterId ?? 'start'}, ${p.currentRange.toId}]` : '';
+  return `${p.kind} ${p.table}: ${fmt(p.rowsCopied)}${of} rows${pct}, ${p.chunks} chunks${parts}, ${fmt(p.rowsPerSecond)} rows/s${range}`;
+}
+
+const POLL_MS = 1000;
+const PLAIN_EVERY_MS = 5000;
+const QUERY_TIMEOUT_MS = 3000;
+
+async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), QUERY_TIMEOUT_MS)));
+  try {
+    // No worker, or a workflow between runs: no report this time.
+    return await Promise.race([handle.query(progressQuery).catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Shows a workflow's `progress` query until `done` settles, then returns
+ * its value. The progress never decides the outcome: only `done` does.
+ */
+export async function followProgress<T>(
+  handle: WorkflowHandle,
+  done: Promise<T>,
+  mode: ProgressMode,
+  out: (line: string) => void,
+): Promise<T> {
+  let bar: cliProgress.SingleBar | undefined;
+  let lastPlain = 0;
+  let lastJson = '';
+  let stopped = false;
+  const show = (p: Progress) => {
+    if (mode === 'json') {
+      const line = JSON.stringify({ type: 'progress', ...p, elapsedMs: undefined });
+      if (line !== lastJson) out(JSON.stringify({ type: 'progress', ...p }));
+      lastJson = line;
+    } else if (mode === 'plain') {
+      if (Date.now() - lastPlain >= PLAIN_EVERY_MS && p.stage !== 'prepare') {
+        lastPlain = Date.now();
+        out(progressLine(p));
+      }
+    } else {
+      const total = Math.max(p.rowsExpected ?? 0, p.rowsCopied, 1);
+      const payload = { table: `${p.kind} ${p.table}`, rate: fmt(p.rowsPerSecond), chunks: p.chunks, extra: p.partitions ? ` | partitions ${p.partitions.done}/${p.partitions.total}` : '' };
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          {
+            format: '{table} [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | {chunks} chunks{extra}',
+            stream: process.stderr,
+            hideCursor: true,
+            etaBuffer: 20,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, p.rowsCopied, payload);
+      } else {
+        bar.setTotal(total);
+        bar.update(p.rowsCopied, payload);
+      }
+    }
+  };
+  const poll = (async () => {
+    while (!stopped) {
+      const p = await queryProgress(handle);
+      if (p && !stopped) show(p);
+      await Promise.race([new Promise((r) => setTimeout(r, POLL_MS)), done.catch(() => undefined)]);
+    }
+  })();
+  try {
+    return await done;
+  } finally {
+    stopped = true;
+    await poll;
+    // The last report shows the finished state.
+    const p = await queryProgress(handle);
+    if (p) {
+      if (mode === 'plain') lastPlain = 0;
+      show(p);
+    }
+    bar?.stop();
+  }
+}

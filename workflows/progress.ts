@@ -1,0 +1,83 @@
+import { defineQuery } from '@temporalio/workflow';
+import type { CursorRange } from '../core/ranges';
+
+/** Counters of one copy; carried across continue-as-new. */
+export interface CopyTotals {
+  rows: number;
+  chunks: number;
+  bytes: number;
+  /** Chunks found already in ClickHouse after a crash and not inserted again. */
+  skippedChunks: number;
+  /** Last cursor value checkpointed. */
+  lastId: string | null;
+  /** Rows this copy expected to move when it started (estimated for big ranges); null until known. */
+  expectedRows: number | null;
+  /** Epoch ms of the first run's start. */
+  startedAt: number;
+}
+
+export type Stage = 'prepare' | 'plan' | 'readChunk' | 'insertBatch' | 'checkpoint' | 'done';
+
+/** What the `progress` query of every pg2ch workflow returns. */
+export interface Progress {
+  kind: 'sync' | 'backfill' | 'partition';
+  table: string;
+  stage: Stage;
+  rowsCopied: number;
+  rowsExpected: number | null;
+  chunks: number;
+  skippedChunks: number;
+  bytes: number;
+  lastId: string | null;
+  currentRange: CursorRange | null;
+  elapsedMs: number;
+  rowsPerSecond: number;
+  /** Backfills only. */
+  partitions?: { total: number; done: number; running: number };
+}
+
+export const progressQuery = defineQuery<Progress>('progress');
+
+export function newTotals(now: number): CopyTotals {
+  return { rows: 0, chunks: 0, bytes: 0, skippedChunks: 0, lastId: null, expectedRows: null, startedAt: now };
+}
+
+export function progressOf(
+  kind: Progress['kind'],
+  table: string,
+  totals: CopyTotals,
+  live: { stage: Stage; currentRange: CursorRange | null },
+  now: number,
+): Progress {
+  const elapsedMs = Math.max(0, now - totals.startedAt);
+  return {
+    kind,
+    table,
+    stage: live.stage,
+    rowsCopied: totals.rows,
+    rowsExpected: totals.expectedRows,
+    chunks: totals.chunks,
+    skippedChunks: totals.skippedChunks,
+    bytes: totals.bytes,
+    lastId: totals.lastId,
+    currentRange: live.currentRange,
+    elapsedMs,
+    rowsPerSecond: elapsedMs > 0 ? Math.round((totals.rows * 1000) / elapsedMs) : 0,
+  };
+}
+
+const fmt = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** The Web UI's "current details" of a workflow: Markdown, one glance. */
+export function detailsMarkdown(p: Progress): string {
+  const pct = p.rowsExpected ? ` (${Math.min(100, Math.floor((p.rowsCopied * 100) / Math.max(1, p.rowsExpected)))}%)` : '';
+  const lines = [
+    `**${p.kind} of ${p.table}**: ${p.stage}`,
+    '',
+    `- rows: ${fmt(p.rowsCopied)}${p.rowsExpected !== null ? ` of ~${fmt(p.rowsExpected)}` : ''}${pct}, ${fmt(p.rowsPerSecond)} rows/s`,
+    `- chunks: ${fmt(p.chunks)}${p.skippedChunks ? ` (${p.skippedChunks} already present)` : ''}; last id ${p.lastId ?? 'none'}`,
+  ];
+  if (p.currentRange) lines.push(`- current range: (${p.currentRange.afterId ?? 'start'}, ${p.currentRange.toId}]`);
+  if (p.partitions) lines.push(`- partitions: ${p.partitions.done} of ${p.partitions.total} done, ${p.partitions.running} running`);
+  return lines.join('\n');
+}

@@ -4,7 +4,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClickHouseConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
-import { runCli, waitForOutput, type CliRun } from '../support/cli';
+import { spawnSync } from 'node:child_process';
+import { BIN, runCli, waitForOutput, type CliRun } from '../support/cli';
 import { envFor, pgPool, temporalClient } from '../support/harness';
 
 // Backfills on the Debian server, which has no dedup tokens: plain count()
@@ -49,6 +50,8 @@ async function worker(env: Record<string, string>, queue: string): Promise<CliRu
   await waitForOutput(w, new RegExp(`pg2ch worker on task queue ${queue}`));
   return w;
 }
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 const jsonLines = (text: string) =>
   text
@@ -157,6 +160,20 @@ describe('pg2ch backfill', () => {
     const missing = cli(['status', 'no_such_table'], env);
     expect((await missing.exit).code).toBe(1);
     expect(missing.stderr()).toMatch(/^pg2ch: table no_such_table does not exist in PostgreSQL/);
+  });
+
+  it('draws a progress bar on a terminal', async () => {
+    const t = 'bf_tty';
+    await fresh(t, 30_000);
+    // script(1) gives the CLI a pseudo-terminal, as a user's shell would.
+    const tty = spawnSync('script', ['-qec', `${shellQuote(process.execPath)} ${shellQuote(BIN)} sync ${t} --once --chunk-rows 5000`, '/dev/null'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(tty.status, tty.stderr).toBe(0);
+    expect(tty.stdout).toMatch(/sync bf_tty \[[█░]+\] 100% \| 30000\/30000 rows \| [\d,]+ rows\/s \| 6 chunks/);
+    expect(tty.stdout).toMatch(/synced bf_tty: 30000 rows copied in 6 chunks/);
   });
 
   it('tags runs for the Web UI: search attribute, summaries, details and memo', async () => {

@@ -21,13 +21,17 @@ export default async function setup(project: TestProject) {
   const started: Array<() => Promise<void>> = [];
   const log = (s: string) => process.stderr.write(`[setup] ${s}\n`);
   try {
-    const [pg, ch, temporal, bundle] = await Promise.all([
-      startEmbeddedPostgres({ dataDir: join(workDir, 'pg', 'data'), database: 'pg2ch_test', password: PG_PASSWORD }),
-      startClickHouseServer({ dir: join(workDir, 'clickhouse-server'), user: 'pg2ch', password: CH_PASSWORD }),
-      startTemporalDevServer({ dbFile: join(workDir, 'temporal.db'), logFile: join(workDir, 'temporal.log') }),
+    // Each service is registered for stopping as soon as it is up, and all
+    // starts are awaited, so one that fails does not leave the others running.
+    const up = <T extends { stop: () => Promise<void> }>(p: Promise<T>) => p.then((s) => (started.push(s.stop), s));
+    const starts = [
+      up(startEmbeddedPostgres({ dataDir: join(workDir, 'pg', 'data'), database: 'pg2ch_test', password: PG_PASSWORD })),
+      up(startClickHouseServer({ dir: join(workDir, 'clickhouse-server'), user: 'pg2ch', password: CH_PASSWORD })),
+      up(startTemporalDevServer({ dbFile: join(workDir, 'temporal.db'), logFile: join(workDir, 'temporal.log') })),
       bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } }),
-    ]);
-    started.push(pg.stop, ch.stop, temporal.stop);
+    ] as const;
+    await Promise.allSettled(starts);
+    const [pg, ch, temporal, bundle] = await Promise.all(starts);
     const workflowBundlePath = join(workDir, 'workflow-bundle.js');
     writeFileSync(workflowBundlePath, bundle.code);
     log(`PostgreSQL :${pg.port}, ClickHouse server :${ch.httpPort}, Temporal ${temporal.address}, UI ${temporal.uiUrl}, dir ${workDir}`);

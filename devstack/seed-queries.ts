@@ -73,3 +73,30 @@ ORDER BY count(*) DESC, source`,
     },
   ];
 }
+
+/**
+ * The seed's "Performance Comparison" rows, measured on this data: each query
+ * for both engines, returning one comparable text value.
+ */
+export function comparisonQueries(opts: { database: string; table: string; legacy: boolean }): SeedQuery[] {
+  const ch = `${chIdent(opts.database)}.${chIdent(opts.table)}`;
+  const pg = pgIdent(opts.table);
+  const source = opts.legacy ? `extract(properties, '"source": "([^"]*)"')` : `JSONExtractString(properties, 'source')`;
+  return [
+    {
+      name: 'COUNT(*)',
+      clickhouse: `SELECT toString(count()) AS answer FROM ${ch}`,
+      postgres: `SELECT count(*)::text AS answer FROM ${pg}`,
+    },
+    {
+      name: 'GROUP BY date',
+      clickhouse: `SELECT toString(count()) AS answer FROM (SELECT toDate(created_at) AS day, count() AS n FROM ${ch} GROUP BY day)`,
+      postgres: `SELECT count(*)::text AS answer FROM (SELECT created_at::date AS day, count(*) AS n FROM ${pg} GROUP BY 1) s`,
+    },
+    {
+      name: 'Full scan filter',
+      clickhouse: `SELECT toString(count()) AS answer FROM ${ch} WHERE ${source} = 'google' AND event_name = 'purchase' AND user_id % 7 = 3`,
+      postgres: `SELECT count(*)::text AS answer FROM ${pg} WHERE properties->>'source' = 'google' AND event_name = 'purchase' AND user_id % 7 = 3`,
+    },
+  ];
+}

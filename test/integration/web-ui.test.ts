@@ -67,8 +67,24 @@ describe('the Temporal Web UI', () => {
     const url = `${services().temporalUiUrl}/namespaces/default/workflows/${encodeURIComponent(`sync:${table}`)}/${runId}/history`;
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });
     // The static summary and details set when the sync started, and the current details it kept up to date.
-    await page.getByText('User Metadata').first().click();
-    await page.getByText('Incremental sync of webui_logs').first().waitFor({ timeout: 60_000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    try {
+      // The page renders in steps; a click before its tabs are live is lost, so click until the tab shows.
+      await page.getByText('syncTable').first().waitFor({ timeout: 60_000 });
+      const summary = page.getByText('Incremental sync of webui_logs').first();
+      for (let attempt = 0; ; attempt++) {
+        await page.getByText('User Metadata').first().click();
+        try {
+          await summary.waitFor({ timeout: 5_000 });
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+        }
+      }
+    } catch (err) {
+      await page.screenshot({ path: join(ARTIFACTS, 'web-ui-failure.png'), fullPage: true });
+      throw err;
+    }
     // The UI renders both details (Markdown) in frames of their own.
     const deadline = Date.now() + 30_000;
     let details = '';
@@ -78,7 +94,6 @@ describe('the Temporal Web UI', () => {
       await page.waitForTimeout(250);
     }
     expect(details).toMatch(/sync of webui_logs/);
-    mkdirSync(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'web-ui-sync.png');
     await page.screenshot({ path: shot, fullPage: true });
     expect(statSync(shot).size).toBeGreaterThan(10_000);

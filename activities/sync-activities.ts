@@ -1,17 +1,20 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
+import { chString } from '../core/quote';
 import { mapColumn } from '../core/type-map';
 import { parseTableName, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, destinationIsEmpty, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, destinationIsEmpty, queryRows, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { chooseCursor, countRangeSql, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
 import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
+import { ensureRecheckTable, noteChunk, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
+import { verifySegment } from './verify';
 
 export interface PrepareResult {
   plan: TablePlan;
@@ -57,11 +60,11 @@ function heartbeatEvery(ctx: Context, details: () => unknown): () => void {
 export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
 
-  /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
-  async function prepareTable(input: { table: string }): Promise<PrepareResult> {
+  /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
+  async function planFor(table: string): Promise<TablePlan> {
     let source;
     try {
-      source = parseTableName(input.table);
+      source = parseTableName(table);
     } catch (e) {
       throw new UserError((e as Error).message, 'BadTableName');
     }
@@ -78,8 +81,15 @@ export function createActivities(deps: ActivityDeps) {
       dedupToken: ch.caps.dedupToken,
       clickhouseVersion: ch.caps.version,
     };
-    const plan: TablePlan = { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
+    return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
+  }
+
+  /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
+  async function prepareTable(input: { table: string }): Promise<PrepareResult> {
+    const plan = await planFor(input.table);
+    const { key, source, cursor } = plan;
     await ensureDestination(ch, plan);
+    await ensureRecheckTable(ch);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     // A watermark over an empty destination means its rows were dropped or
@@ -161,6 +171,9 @@ export function createActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const resuming = input.resume || ctx.info.attempt > 1;
     return inSnapshot(pg, async (client) => {
+      // First statement: fixes the snapshot the count and the COPY read in.
+      const atRead = await snapshotHorizon(client);
+      const noteOpenTransactions = () => noteChunk(ch, plan.key, range, atRead);
       // The count, in the COPY's snapshot, feeds the dedup token and the resume
       // check; a server without tokens needs it only when resuming.
       let rows: number | undefined;
@@ -186,6 +199,7 @@ export function createActivities(deps: ActivityDeps) {
         } finally {
           stopBeat();
         }
+        await noteOpenTransactions();
         deps.afterInsert?.();
         return { rows: rows ?? (await countRange(ch, plan, range)), bytes: 0, skipped: false };
       }
@@ -216,9 +230,37 @@ export function createActivities(deps: ActivityDeps) {
       if (rows !== undefined && meter.rows !== rows) {
         throw new Error(`COPY returned ${meter.rows} rows where the snapshot counted ${rows}`);
       }
+      await noteOpenTransactions();
       deps.afterInsert?.();
       return { rows: meter.rows, bytes: meter.bytes, skipped: false };
     });
+  }
+
+  /**
+   * What `pg2ch verify` compares: by default everything synced so far (up to
+   * the watermark or the end of the ranges backfills copied), else the ids
+   * asked for. Creates nothing: verifying a table never synced is an error.
+   */
+  async function planVerify(input: { table: string; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
+    const plan = await planFor(input.table);
+    const { database, table } = plan.destination;
+    const exists = await queryRows<{ n: string }>(
+      ch,
+      `SELECT toString(count()) AS n FROM system.tables WHERE database = ${chString(database)} AND name = ${chString(table)}`,
+    );
+    if (exists[0]?.n === '0') {
+      throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
+    }
+    for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
+      if (v !== undefined && !/^-?\d{1,19}$/.test(v)) throw new UserError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`, 'BadInput');
+    }
+    let upTo = input.toId;
+    if (upTo === undefined) {
+      const ends = [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)].filter((x): x is string => x !== null);
+      if (ends.length === 0) throw new UserError(`nothing of ${plan.key} was synced yet; run pg2ch sync ${plan.key} first, or give --to-id`, 'NotSynced');
+      upTo = ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b));
+    }
+    return { plan, afterId: input.fromId === undefined ? null : (BigInt(input.fromId) - 1n).toString(), upTo };
   }
 
   /** Stage 4: appends the new watermark to sync_control. */
@@ -233,6 +275,13 @@ export function createActivities(deps: ActivityDeps) {
     insertBatch: withFailures(secrets, insertBatch),
     checkpoint: withFailures(secrets, checkpoint),
     /** For `pg2ch status`: read through the worker, which holds the embedded engine. */
+    planVerify: withFailures(secrets, planVerify),
+    /** Before a sync's new chunks: rows that committed late behind the watermark (see late-commits.ts). */
+    recheckLate: withFailures(secrets, (input: { plan: TablePlan }) => {
+      const ctx = Context.current();
+      return recheckLateRows(pg, ch, input.plan, () => ctx.heartbeat());
+    }),
+    verifySegment: withFailures(secrets, (input: Parameters<typeof verifySegment>[3]) => verifySegment(pg, ch, Context.current(), input)),
     readStatus: withFailures(secrets, (input: { tables?: string[] }) => tableStatuses(pg, ch, input.tables)),
   };
 }

@@ -14,6 +14,7 @@ import {
 } from './commands/schedule';
 import { formatBackfill, startBackfill, type BackfillOptions } from './commands/backfill';
 import { formatStatus, readStatusReport } from './commands/status';
+import { formatVerify, runVerify } from './commands/verify';
 import { formatResult, startSync } from './commands/sync';
 import { progressMode } from './progress-view';
 import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
@@ -91,6 +92,22 @@ export function buildProgram(): Command {
         const info = o.json ? err : out;
         const result = await startBackfill(client, temporal, table, { ...o, progress: progressMode(o) }, out, info);
         if (result) out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatBackfill(result));
+      }),
+    );
+
+  program
+    .command('verify')
+    .description('compare PostgreSQL and ClickHouse by id ranges: count, min/max id and a checksum of the row values')
+    .argument('<table>', 'PostgreSQL table: table or schema.table')
+    .option('--from-id <id>', 'first cursor value to compare (inclusive; default: the first)')
+    .option('--to-id <id>', 'last cursor value to compare (inclusive; default: the last one synced)')
+    .option('--json', 'progress and the result as JSON lines on stdout')
+    .action((table: string, o: { fromId?: string; toId?: string; json?: boolean }) =>
+      withTemporal(async (client, temporal) => {
+        const result = await runVerify(client, temporal, table, { ...o, progress: progressMode(o) }, out);
+        out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatVerify(result));
+        // Scripts test the verdict by the exit code.
+        if (!result.equal) process.exitCode = 1;
       }),
     );
 
@@ -191,7 +208,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that ran but found a problem (verify: a mismatch) set it.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : 2;

@@ -78,3 +78,28 @@ export function createSyncControlSql(database: string, caps: ClickHouseCapabilit
 ENGINE = ${engine('MergeTree', database, SYNC_CONTROL, cluster)}
 ORDER BY (table_name, sync_date, synced_at)${settings}`;
 }
+
+export const SYNC_RECHECK = 'sync_recheck';
+
+/**
+ * Chunks copied while other PostgreSQL transactions were open. Such a
+ * transaction may hold ids inside the chunk and commit later ("late
+ * commits"); each row here is checked again once every one of those
+ * transactions has ended. done = 1 rows close a check (append-only, like
+ * sync_control).
+ */
+export function createSyncRecheckSql(database: string, cluster?: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${chQualified(database, SYNC_RECHECK)}${onCluster(cluster)}
+(
+    table_name     String,
+    after_id       Nullable(Int64),
+    to_id          Int64,
+    snapshot_xmin  UInt64,
+    ready_at_xmin  UInt64,
+    done           UInt8,
+    rows_found     UInt64,
+    created_at     DateTime
+)
+ENGINE = ${engine('MergeTree', database, SYNC_RECHECK, cluster)}
+ORDER BY (table_name, to_id, snapshot_xmin)`;
+}

@@ -7,9 +7,9 @@ import type { Pg2chActivities } from '../activities';
 // ON CLUSTER DDL and planBackfill for statistics; the copy heartbeats instead.
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 25 } as const;
 
-export const { prepareTable, planBackfill, readStatus } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '5m', retry });
+export const { prepareTable, planBackfill, planVerify, readStatus } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '5m', retry });
 export const { readChunk, checkpoint } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '30s', retry });
-export const { insertBatch } = proxyActivities<Pg2chActivities>({
+export const { insertBatch, verifySegment, recheckLate } = proxyActivities<Pg2chActivities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '20s',
   retry,

@@ -2,3 +2,4 @@
 export * from './sync-table';
 export * from './backfill';
 export * from './status';
+export * from './verify';

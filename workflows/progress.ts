@@ -14,13 +14,15 @@ export interface CopyTotals {
   expectedRows: number | null;
   /** Epoch ms of the first run's start. */
   startedAt: number;
+  /** Rows that committed behind the watermark and were copied by a recheck (syncs only). */
+  lateRows?: number;
 }
 
 export type Stage = 'prepare' | 'plan' | 'readChunk' | 'insertBatch' | 'checkpoint' | 'done';
 
 /** What the `progress` query of every pg2ch workflow returns. */
 export interface Progress {
-  kind: 'sync' | 'backfill' | 'partition';
+  kind: 'sync' | 'backfill' | 'partition' | 'verify';
   table: string;
   stage: Stage;
   rowsCopied: number;

@@ -8,7 +8,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { syncWorkflowId } from '../core/workflow-ids';
-import { prepareTable } from './activity-proxies';
+import { prepareTable, recheckLate } from './activity-proxies';
 import { copyChunks } from './chunk-loop';
 import { detailsMarkdown, newTotals, progressOf, progressQuery, type CopyTotals, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
@@ -41,6 +41,10 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
 
   const { plan, watermark, covered, pendingRows } = await prepareTable({ table: input.table });
   totals.expectedRows ??= pendingRows;
+  // Rows that committed after the watermark passed them, found once the transactions that held them ended.
+  const late = await recheckLate({ plan });
+  totals.rows += late.copied;
+  totals.lateRows = (totals.lateRows ?? 0) + late.copied;
   setCurrentDetails(detailsMarkdown(progress()));
   const { more } = await copyChunks({
     plan,

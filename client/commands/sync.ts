@@ -84,5 +84,6 @@ export async function startSync(
 
 export function formatResult(r: SyncResult): string {
   const skipped = r.skippedChunks ? `, ${r.skippedChunks} already present` : '';
-  return `synced ${r.table}: ${r.rows} rows copied in ${r.chunks} chunks${skipped}, last id ${r.lastId ?? 'none'}, ${throughput(r.rows, r.elapsedMs)}`;
+  const late = r.lateRows ? ` (${r.lateRows} committed late behind the watermark)` : '';
+  return `synced ${r.table}: ${r.rows} rows copied${late} in ${r.chunks} chunks${skipped}, last id ${r.lastId ?? 'none'}, ${throughput(r.rows, r.elapsedMs)}`;
 }

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type ClickHouseTarget } from '../../activities';
 import { startSync } from '../../client/commands/sync';
+import { verifyTable } from '../../workflows/verify';
 import { readTemporalConfig, secretsOf } from '../../core/config';
 import { createActivityLogs } from '../../devstack/activity-logs';
 import { createPgPool } from '../../worker/connections';
@@ -113,6 +114,33 @@ describe.each(PATHS)('values arrive unchanged: $name', ({ target, strategy, expe
     expect(await compare('edge_values')).toBe(EDGE_ROWS.length);
     const [nul] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${database}.edge_values WHERE event_name = '\\\\N'`);
     expect(nul!.n).toBe('1');
+  });
+
+  it('verify finds the synced values equal, then a changed value and a row only ClickHouse has', async () => {
+    const verify = (args: { fromId?: string; toId?: string } = {}) =>
+      client.workflow.execute(verifyTable, {
+        workflowId: `verify-${database}-${Date.now()}`,
+        taskQueue: readTemporalConfig(env).taskQueue,
+        args: [{ table: 'edge_values', bucketRows: 3, ...args }],
+      });
+    expect(await verify()).toMatchObject({ equal: true, rows: EDGE_ROWS.length, afterId: null, upTo: '9223372036854775807', mismatches: [] });
+
+    await pool.query(`UPDATE edge_values SET event_name = event_name || '!' WHERE id = 1`);
+    await ch.client.command({ query: `INSERT INTO ${database}.edge_values SELECT 9223372036854775805, created_at, event_name, user_id, properties FROM ${database}.edge_values WHERE id = 2` });
+    const found = await verify();
+    expect(found.equal).toBe(false);
+    const holding = (id: bigint) =>
+      found.mismatches.filter((m) => (m.afterId === null || BigInt(m.afterId) < id) && id <= BigInt(m.toId));
+    const changed = holding(1n);
+    expect(changed).toHaveLength(1);
+    expect(changed[0]!.postgres.rows).toBe(changed[0]!.clickhouse.rows);
+    expect(changed[0]!.postgres.checksum).not.toBe(changed[0]!.clickhouse.checksum);
+    const extra = holding(9223372036854775805n);
+    expect(extra).toHaveLength(1);
+    expect(extra[0]!.clickhouse.rows).toBe(extra[0]!.postgres.rows + 1);
+    expect(found.mismatches).toHaveLength(2);
+    // A range that holds neither is equal.
+    expect(await verify({ fromId: '-1', toId: '0' })).toMatchObject({ equal: true, rows: 2 });
   });
 
   // A plain name takes the embedded engine's zero-copy Buffer insert; any

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../core/clickhouse-version';
-import { createDatabaseSql, createSyncControlSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../../core/ddl';
+import { createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../../core/ddl';
 import type { ColumnPlan } from '../../core/types';
 
 const OLD = capabilitiesFor('18.16.1');
@@ -306,5 +306,19 @@ describe('createSyncControlSql', () => {
 
   it('quotes the database name', () => {
     expect(createSyncControlSql('d`b', OLD).split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `d\\`b`.`sync_control`');
+  });
+});
+
+describe('createSyncRecheckSql', () => {
+  it('is an append-only MergeTree keyed by table and chunk', () => {
+    const sql = createSyncRecheckSql('analytics');
+    expect(sql.split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `analytics`.`sync_recheck`');
+    expect(sql).toMatch(/snapshot_xmin\s+UInt64/);
+    expect(sql).toMatch(/ENGINE = MergeTree\(\)\nORDER BY \(table_name, to_id, snapshot_xmin\)$/);
+  });
+  it('is replicated ON CLUSTER with a cluster', () => {
+    const sql = createSyncRecheckSql('analytics', 'main');
+    expect(sql.split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `analytics`.`sync_recheck` ON CLUSTER `main`');
+    expect(sql).toContain("ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics/sync_recheck', '{replica}')");
   });
 });

@@ -1,0 +1,143 @@
+// Late commits. Sequences hand out ids when a row is inserted, not when its
+// transaction commits, so a transaction can take id N, stay open while rows
+// with higher ids commit and are synced, and commit after the watermark has
+// passed N: a plain `id > last_max_id` never sees that row. pg2ch notes every
+// chunk copied while other transactions were open (their ids are between the
+// snapshot's xmin and xmax) in sync_recheck. Once all of them have ended,
+// the chunk's range is searched for rows written by those transactions
+// (their xmin system column is at or after the snapshot's xmin) that are not
+// in ClickHouse, and those rows are copied. Chunks copied with no other
+// transaction open need no second look, so a quiet database pays nothing.
+import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { createSyncRecheckSql, SYNC_RECHECK } from '../core/ddl';
+import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
+import { pgTableRef } from '../core/table-name';
+import type { ChunkRange, TablePlan } from '../core/types';
+import { command, insertTsv, queryRows } from './clickhouse';
+import type { ClickHouseTarget } from './deps';
+import { rangeWhere } from './postgres';
+
+/** Transaction ids (64-bit, epoch included) bounding the transactions open when a snapshot was taken. */
+export interface Horizon {
+  xmin: string;
+  xmax: string;
+}
+
+const HORIZON_SQL = `SELECT txid_snapshot_xmin(txid_current_snapshot())::text AS xmin, txid_snapshot_xmax(txid_current_snapshot())::text AS xmax`;
+
+export async function snapshotHorizon(client: PoolClient | Pool): Promise<Horizon> {
+  const r = await client.query<Horizon>(HORIZON_SQL);
+  return r.rows[0]!;
+}
+
+export async function ensureRecheckTable(ch: ClickHouseTarget): Promise<void> {
+  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
+}
+
+/**
+ * Called after a chunk's copy with the horizon of the snapshot it was read
+ * in. Records a recheck only when other transactions were open then; it is
+ * ready once every transaction id below that snapshot's xmax has ended.
+ */
+export async function noteChunk(ch: ClickHouseTarget, key: string, range: ChunkRange, atRead: Horizon): Promise<boolean> {
+  if (atRead.xmin === atRead.xmax) return false;
+  await ch.client.command({
+    query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
+      VALUES (${chString(key)}, ${range.afterId === null ? 'NULL' : intLiteral(range.afterId)}, ${intLiteral(range.toId)}, ${intLiteral(atRead.xmin)}, ${intLiteral(atRead.xmax)}, 0, 0, now())`,
+  });
+  return true;
+}
+
+interface Pending {
+  afterId: string | null;
+  toId: string;
+  snapshotXmin: string;
+  readyAt: string;
+}
+
+async function pending(ch: ClickHouseTarget, key: string): Promise<Pending[]> {
+  const rows = await queryRows<{ a: string | null; t: string; x: string; r: string }>(
+    ch,
+    `SELECT toString(after_id) AS a, toString(to_id) AS t, toString(snapshot_xmin) AS x, toString(ready_at_xmin) AS r
+       FROM ${chQualified(ch.database, SYNC_RECHECK)} WHERE table_name = ${chString(key)}
+      GROUP BY after_id, to_id, snapshot_xmin, ready_at_xmin HAVING max(done) = 0
+      ORDER BY to_id`,
+  );
+  return rows.map((r) => ({ afterId: r.a, toId: r.t, snapshotXmin: r.x, readyAt: r.r }));
+}
+
+/**
+ * Rows of the range written by a transaction at or after `snapshotXmin`. A
+ * row's xmin is the 32-bit transaction id: compared modulo 2^32 (valid for
+ * transactions younger than two billion), frozen and bootstrap ids excluded.
+ */
+function lateCandidatesSql(plan: TablePlan, p: Pending): string {
+  const target = (BigInt(p.snapshotXmin) % 2n ** 32n).toString();
+  const c = pgIdent(plan.cursor);
+  return `SELECT ${c}::text AS id FROM ${pgTableRef(plan.source)}
+    WHERE ${rangeWhere(plan.cursor, p.afterId, p.toId)} AND xmin::text::bigint >= 3
+      AND (xmin::text::bigint - ${target} + 4294967296) % 4294967296 < 2147483648`;
+}
+
+const ID_BATCH = 10_000;
+
+/**
+ * Checks every noted chunk whose open transactions have all ended, copies
+ * the rows they committed late, and closes the check. Returns rows copied.
+ */
+export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, heartbeat: () => void): Promise<{ checked: number; copied: number }> {
+  await ensureRecheckTable(ch);
+  const now = await snapshotHorizon(pg);
+  let checked = 0;
+  let copied = 0;
+  for (const p of await pending(ch, plan.key)) {
+    if (BigInt(now.xmin) < BigInt(p.readyAt)) continue; // a transaction of that time is still open
+    heartbeat();
+    const ids = (await pg.query<{ id: string }>(lateCandidatesSql(plan, p))).rows.map((r) => r.id);
+    let found = 0;
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const batch = ids.slice(i, i + ID_BATCH);
+      const present = new Set(
+        (
+          // The alias must not be the column's name: old servers would apply WHERE to the alias.
+          await queryRows<{ present: string }>(
+            ch,
+            `SELECT DISTINCT toString(${chIdent(plan.cursor)}) AS present FROM ${chQualified(plan.destination.database, plan.destination.table)}
+              WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')})`,
+          )
+        ).map((r) => r.present),
+      );
+      const missing = batch.filter((id) => !present.has(id));
+      if (missing.length === 0) continue;
+      found += missing.length;
+      await copyIds(pg, ch, plan, missing);
+      heartbeat();
+    }
+    await ch.client.command({
+      query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
+        VALUES (${chString(plan.key)}, ${p.afterId === null ? 'NULL' : intLiteral(p.afterId)}, ${intLiteral(p.toId)}, ${intLiteral(p.snapshotXmin)}, ${intLiteral(p.readyAt)}, 1, ${found}, now())`,
+    });
+    checked++;
+    copied += found;
+  }
+  return { checked, copied };
+}
+
+/** The named rows, through the same COPY serialization and insert as a chunk. */
+async function copyIds(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, ids: string[]): Promise<void> {
+  const c = pgIdent(plan.cursor);
+  const select = `SELECT ${plan.columns.map((col) => col.select).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${ids.map((id) => `${pgString(id)}::int8`).join(', ')})`;
+  const client = await pg.connect();
+  let broken: Error | undefined;
+  try {
+    const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
+    const token = plan.dedupToken ? `late:${plan.key}:${ids[0]}:${ids[ids.length - 1]}:${ids.length}` : undefined;
+    await insertTsv(ch, plan, stream, token);
+  } catch (err) {
+    broken = err as Error;
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Client } from '@temporalio/client';
+import { ConfigError, type TemporalConfig } from '../../core/config';
+import { UserError } from '../../core/errors';
+import type { RangeDigest } from '../../core/row-digest';
+import { verifyTable, type VerifyResult } from '../../workflows/verify';
+import { failureMessage } from '../failure-message';
+import { followProgress, throughput, type ProgressMode } from '../progress-view';
+import { pollerCount } from '../temporal-client';
+import { keyOf } from './sync';
+
+const INT8 = /^-?\d{1,19}$/;
+
+/** Runs the verify workflow through a worker and waits for its verdict. */
+export async function runVerify(
+  client: Client,
+  temporal: TemporalConfig,
+  table: string,
+  o: { fromId?: string; toId?: string; progress: ProgressMode },
+  out: (line: string) => void,
+): Promise<VerifyResult> {
+  const key = keyOf(table);
+  for (const [name, v] of [['--from-id', o.fromId], ['--to-id', o.toId]] as const) {
+    if (v !== undefined && !INT8.test(v)) throw new ConfigError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`);
+  }
+  if (o.fromId !== undefined && o.toId !== undefined && BigInt(o.fromId) > BigInt(o.toId)) {
+    throw new ConfigError(`--from-id ${o.fromId} is above --to-id ${o.toId}`);
+  }
+  if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
+    throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and verify reads both databases through one; start it with: pg2ch worker`, 'NoWorker');
+  }
+  const handle = await client.workflow.start(verifyTable, {
+    workflowId: `verify:${key}:${new Date().toISOString()}`,
+    taskQueue: temporal.taskQueue,
+    args: [{ table: key, fromId: o.fromId, toId: o.toId }],
+    staticSummary: `Verify ${key}: PostgreSQL and ClickHouse compared by id ranges (count, min/max id, checksum of row values)`,
+    memo: { table: key },
+  });
+  try {
+    return await followProgress(handle, handle.result(), o.progress, out);
+  } catch (err) {
+    throw new UserError(`verify of ${key} failed: ${failureMessage(err)}`, 'VerifyFailed');
+  }
+}
+
+const side = (d: RangeDigest) => `${d.rows} rows${d.rows ? `, ids ${d.minId}-${d.maxId}` : ''}, checksum ${d.checksum}`;
+
+export function formatVerify(r: VerifyResult): string {
+  const range = `ids (${r.afterId ?? 'start'}, ${r.upTo}]`;
+  if (r.equal) return `verified ${r.table}: PostgreSQL and ClickHouse are equal over ${range}: ${r.rows} rows in ${r.buckets} buckets, ${throughput(r.rows, r.elapsedMs)}`;
+  return [
+    `verified ${r.table}: ${r.mismatches.length}${r.mismatches.length >= 100 ? '+' : ''} ranges differ over ${range} (${r.rows} rows in PostgreSQL):`,
+    ...r.mismatches.map((m) => `  (${m.afterId ?? 'start'}, ${m.toId}]: PostgreSQL ${side(m.postgres)}; ClickHouse ${side(m.clickhouse)}`),
+  ].join('\n');
+}

@@ -1,0 +1,92 @@
+// Order-independent digests of rows, comparable across PostgreSQL and
+// ClickHouse. Both sides are read as TabSeparated text: PostgreSQL's COPY of
+// the same SELECT pg2ch copies with, ClickHouse's own output of what it
+// stores. The two print some values differently (escaping, fractions of a
+// second, trailing zeros), so each field is brought to one canonical form
+// per ClickHouse column type before it is hashed.
+import { createHash } from 'node:crypto';
+
+const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '0': '\0', '\\': '\\', "'": "'" };
+
+/** The value of one TabSeparated field, as PostgreSQL's COPY or ClickHouse escapes it. */
+export function unescapeField(field: string): string {
+  if (!field.includes('\\')) return field;
+  let out = '';
+  for (let i = 0; i < field.length; i++) {
+    const c = field[i]!;
+    if (c !== '\\' || i === field.length - 1) {
+      out += c;
+      continue;
+    }
+    const next = field[++i]!;
+    out += ESCAPES[next] ?? next;
+  }
+  return out;
+}
+
+const NULL_FIELD = '\\N';
+/** Marks NULL apart from every string, the text "\N" included. */
+const NULL_CANON = '\u0001NULL';
+
+function stripZeros(n: string): string {
+  return n.includes('.') ? n.replace(/0+$/, '').replace(/\.$/, '') : n;
+}
+
+/** One field in the form both engines agree on, for a column of this ClickHouse type. */
+export function canonicalField(chType: string, field: string): string {
+  if (field === NULL_FIELD) return NULL_CANON;
+  const type = chType.replace(/^Nullable\((.*)\)$/, '$1');
+  if (type.startsWith('DateTime') || type.startsWith('Decimal')) {
+    // Old servers print the epoch itself as zeros.
+    if (field === '0000-00-00 00:00:00') return '1970-01-01 00:00:00';
+    // 12:00:00.5 and 12:00:00.500000; 1.50 and 1.5
+    return stripZeros(field);
+  }
+  if (type.startsWith('Float')) {
+    const v = field.toLowerCase();
+    if (v === 'nan' || v === 'inf' || v === '-inf' || v === '+inf') return v.replace('+', '');
+    return String(Number(field));
+  }
+  if (type === 'Bool') return field === 't' || field === 'true' || field === '1' ? 'true' : 'false';
+  if (type === 'UUID') return field.toLowerCase();
+  return unescapeField(field);
+}
+
+/** 64 bits of a row's MD5, over its canonical fields. */
+export function rowHash(chTypes: string[], line: string): bigint {
+  const fields = line.split('\t');
+  if (fields.length !== chTypes.length) throw new Error(`a row has ${fields.length} fields where ${chTypes.length} columns were expected`);
+  const canon = fields.map((f, i) => canonicalField(chTypes[i]!, f)).join('\u0000');
+  return createHash('md5').update(canon, 'utf8').digest().readBigUInt64BE(0);
+}
+
+export interface RangeDigest {
+  rows: number;
+  /** Sum of row hashes modulo 2^64, as a decimal string: equal sets of rows give equal sums in any order. */
+  checksum: string;
+  minId: string | null;
+  maxId: string | null;
+}
+
+const MASK = (1n << 64n) - 1n;
+
+/** The digest of TabSeparated text whose column `idIndex` is the integer cursor. */
+export function digestTsv(chTypes: string[], idIndex: number, text: string): RangeDigest {
+  let rows = 0;
+  let sum = 0n;
+  let min: bigint | null = null;
+  let max: bigint | null = null;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    rows++;
+    sum = (sum + rowHash(chTypes, line)) & MASK;
+    const id = BigInt(line.split('\t', idIndex + 1)[idIndex]!);
+    if (min === null || id < min) min = id;
+    if (max === null || id > max) max = id;
+  }
+  return { rows, checksum: sum.toString(), minId: min?.toString() ?? null, maxId: max?.toString() ?? null };
+}
+
+export function sameDigest(a: RangeDigest, b: RangeDigest): boolean {
+  return a.rows === b.rows && a.checksum === b.checksum && a.minId === b.minId && a.maxId === b.maxId;
+}

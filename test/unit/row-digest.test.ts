@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalField, digestTsv, sameDigest, unescapeField } from '../../core/row-digest';
+
+describe('unescapeField', () => {
+  it('reads both engines\' escapes', () => {
+    expect(unescapeField('a\\tb\\nc\\\\d')).toBe('a\tb\nc\\d');
+    expect(unescapeField("it\\'s")).toBe("it's"); // ClickHouse escapes quotes, PostgreSQL does not
+    expect(unescapeField('\\b\\f\\r\\v\\0')).toBe('\b\f\r\v\0');
+    expect(unescapeField('plain')).toBe('plain');
+  });
+});
+
+describe('canonicalField', () => {
+  it('makes fractions of a second and trailing decimal zeros agree', () => {
+    expect(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00')).toBe(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00.000000'));
+    expect(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00.5')).toBe(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00.500000'));
+    expect(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00.5')).not.toBe(canonicalField("DateTime64(6, 'UTC')", '2026-01-01 00:00:00.05'));
+    expect(canonicalField("DateTime('UTC')", '0000-00-00 00:00:00')).toBe('1970-01-01 00:00:00');
+    expect(canonicalField('Decimal(10, 2)', '1.50')).toBe('1.5');
+    expect(canonicalField('Decimal(10, 2)', '10')).toBe('10');
+  });
+  it('tells NULL from the text \\N and from the empty string', () => {
+    expect(canonicalField('Nullable(String)', '\\N')).not.toBe(canonicalField('Nullable(String)', '\\\\N'));
+    expect(canonicalField('Nullable(String)', '\\N')).not.toBe(canonicalField('Nullable(String)', ''));
+  });
+  it('compares floats by value', () => {
+    expect(canonicalField('Float64', '1e+20')).toBe(canonicalField('Float64', '100000000000000000000'));
+    expect(canonicalField('Float64', 'NaN')).toBe('nan');
+    expect(canonicalField('Float64', '+inf')).toBe('inf');
+  });
+});
+
+describe('digestTsv', () => {
+  const types = ['Int64', 'String'];
+  it('is independent of row order and counts rows, min and max', () => {
+    const a = digestTsv(types, 0, '1\tx\n2\ty\n3\tz\n');
+    const b = digestTsv(types, 0, '3\tz\n1\tx\n2\ty\n');
+    expect(sameDigest(a, b)).toBe(true);
+    expect(a).toMatchObject({ rows: 3, minId: '1', maxId: '3' });
+  });
+  it('changes with any value, a missing row or a duplicate', () => {
+    const base = digestTsv(types, 0, '1\tx\n2\ty\n');
+    expect(sameDigest(base, digestTsv(types, 0, '1\tx\n2\tY\n'))).toBe(false);
+    expect(sameDigest(base, digestTsv(types, 0, '1\tx\n'))).toBe(false);
+    expect(sameDigest(base, digestTsv(types, 0, '1\tx\n2\ty\n2\ty\n'))).toBe(false);
+  });
+  it('keeps int8 ids exact', () => {
+    expect(digestTsv(types, 0, '9223372036854775807\ta\n-9223372036854775808\tb\n')).toMatchObject({
+      minId: '-9223372036854775808',
+      maxId: '9223372036854775807',
+    });
+  });
+  it('refuses a row with the wrong number of fields', () => {
+    expect(() => digestTsv(types, 0, '1\tx\ty\n')).toThrow(/3 fields where 2 columns/);
+  });
+});

@@ -1,0 +1,64 @@
+import { setCurrentDetails, setHandler, upsertMemo } from '@temporalio/workflow';
+import type { Mismatch } from '../activities/verify';
+import { planVerify, verifySegment } from './activity-proxies';
+import { detailsMarkdown, newTotals, progressOf, progressQuery, type Stage } from './progress';
+
+export const DEFAULT_BUCKET_ROWS = 100_000;
+/** Buckets per activity: bounds the work a crashed worker repeats. */
+const BUCKETS_PER_SEGMENT = 20;
+const MAX_REPORTED = 100;
+
+export interface VerifyInput {
+  table: string;
+  /** Inclusive cursor bounds; default: everything synced so far. */
+  fromId?: string;
+  toId?: string;
+  bucketRows?: number;
+}
+
+export interface VerifyResult {
+  table: string;
+  /** The range compared: (afterId, upTo]. */
+  afterId: string | null;
+  upTo: string;
+  rows: number;
+  buckets: number;
+  equal: boolean;
+  /** The smallest differing ranges found, at most 100. */
+  mismatches: Mismatch[];
+  elapsedMs: number;
+}
+
+/**
+ * `pg2ch verify`: PostgreSQL and ClickHouse compared range by range, in the
+ * worker (which holds the connections and, embedded, the engine itself).
+ */
+export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
+  const totals = newTotals(Date.now());
+  const live: { stage: Stage; currentRange: { afterId: string | null; toId: string } | null } = { stage: 'prepare', currentRange: null };
+  const progress = () => progressOf('verify', input.table, totals, live, Date.now());
+  setHandler(progressQuery, progress);
+  const { plan, afterId, upTo } = await planVerify({ table: input.table, fromId: input.fromId, toId: input.toId });
+  const mismatches: Mismatch[] = [];
+  let position = afterId;
+  let buckets = 0;
+  for (;;) {
+    live.stage = 'readChunk';
+    live.currentRange = { afterId: position, toId: upTo };
+    const seg = await verifySegment({ plan, afterId: position, upTo, bucketRows: input.bucketRows ?? DEFAULT_BUCKET_ROWS, maxBuckets: BUCKETS_PER_SEGMENT });
+    totals.rows += seg.rows;
+    buckets += seg.buckets;
+    totals.chunks = buckets;
+    totals.lastId = seg.position;
+    mismatches.push(...seg.mismatches.slice(0, MAX_REPORTED - mismatches.length));
+    position = seg.position;
+    setCurrentDetails(detailsMarkdown(progress()));
+    if (seg.done) break;
+  }
+  live.stage = 'done';
+  live.currentRange = null;
+  const result = { table: plan.key, afterId, upTo, rows: totals.rows, buckets, equal: mismatches.length === 0, mismatches, elapsedMs: Date.now() - totals.startedAt };
+  upsertMemo({ rows: result.rows, equal: result.equal, mismatches: mismatches.length });
+  setCurrentDetails(`**verify of ${plan.key}**: ${result.equal ? 'equal' : `${mismatches.length} ranges differ`} over ${result.rows} rows, ids (${afterId ?? 'start'}, ${upTo}]`);
+  return result;
+}

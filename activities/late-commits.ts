@@ -16,7 +16,7 @@ import { pgTableRef } from '../core/table-name';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { command, insertTsv, queryRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { rangeWhere } from './postgres';
+import { rangeWhere, withClient } from './postgres';
 
 /** Transaction ids (64-bit, epoch included) bounding the transactions open when a snapshot was taken. */
 export interface Horizon {
@@ -128,16 +128,9 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
 async function copyIds(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, ids: string[]): Promise<void> {
   const c = pgIdent(plan.cursor);
   const select = `SELECT ${plan.columns.map((col) => col.select).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${ids.map((id) => `${pgString(id)}::int8`).join(', ')})`;
-  const client = await pg.connect();
-  let broken: Error | undefined;
-  try {
+  await withClient(pg, async (client) => {
     const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
     const token = plan.dedupToken ? `late:${plan.key}:${ids[0]}:${ids[ids.length - 1]}:${ids.length}` : undefined;
     await insertTsv(ch, plan, stream, token);
-  } catch (err) {
-    broken = err as Error;
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -96,22 +96,37 @@ export function selectRangeSql(table: SourceTable, cursor: string, selectList: s
   return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, range.afterId, range.toId)}`;
 }
 
-/** Runs fn in a read-only REPEATABLE READ transaction so a count and a COPY see one snapshot. */
-export async function inSnapshot<T>(pg: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A pooled connection for fn, released afterwards; destroyed if fn failed,
+ * since a connection that failed mid-COPY is not reusable. While it is
+ * checked out between statements, a server going away makes node-postgres
+ * emit 'error' on it, which with no listener would crash the worker: the
+ * listener keeps the error, and the next statement on it fails instead.
+ */
+export async function withClient<T>(pg: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pg.connect();
   let broken: Error | undefined;
+  const onError = (e: Error) => (broken ??= e);
+  client.on('error', onError);
   try {
+    return await fn(client);
+  } catch (err) {
+    broken ??= err as Error;
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/** Runs fn in a read-only REPEATABLE READ transaction so a count and a COPY see one snapshot. */
+export async function inSnapshot<T>(pg: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pg, async (client) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const out = await fn(client);
     await client.query('COMMIT');
     return out;
-  } catch (err) {
-    broken = err as Error;
-    throw err;
-  } finally {
-    // A connection that failed mid-COPY is not reusable: destroy it.
-    client.release(broken);
-  }
+  });
 }
 
 const INT8_MIN = -(2n ** 63n);

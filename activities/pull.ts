@@ -39,6 +39,8 @@ export async function chooseStrategy(
 /** DateStyle a new connection without pg2ch's options gets, as the engine's will. */
 async function defaultDateStyleIsIso(cfg: PostgresConfig): Promise<boolean> {
   const client = new Client({ connectionString: cfg.url, connectionTimeoutMillis: 10_000 });
+  // A server going away between statements must fail the query, not crash the worker.
+  client.on('error', () => {});
   await client.connect();
   try {
     const r = await client.query<{ d: string }>(`SELECT current_setting('DateStyle') AS d`);

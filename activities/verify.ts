@@ -6,7 +6,7 @@ import { digestTsv, sameDigest, type RangeDigest } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { chRangeWhere } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { nextChunk } from './postgres';
+import { nextChunk, withClient } from './postgres';
 import { copyStatement } from './serialize';
 
 export interface Mismatch {
@@ -33,19 +33,11 @@ const NARROW_PARTS = 10;
 export const MAX_MISMATCHES = 100;
 
 async function pgDigest(pg: Pool, plan: TablePlan, range: ChunkRange): Promise<RangeDigest> {
-  const client = await pg.connect();
-  let broken: Error | undefined;
-  try {
+  return withClient(pg, async (client) => {
     const chunks: Buffer[] = [];
-    const stream = client.query(copyTo(copyStatement(plan, range)));
-    for await (const c of stream) chunks.push(c as Buffer);
+    for await (const c of client.query(copyTo(copyStatement(plan, range)))) chunks.push(c as Buffer);
     return digestOf(plan, Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    broken = err as Error;
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 async function chDigest(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<RangeDigest> {

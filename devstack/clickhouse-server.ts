@@ -10,7 +10,7 @@ export interface LocalClickHouse {
   /** http://user:password@127.0.0.1:port, the form CLICKHOUSE_URL takes. */
   url: string;
   httpPort: number;
-  restart(): Promise<void>;
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,8 +84,10 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
   return {
     url,
     httpPort,
-    async restart() {
+    /** Stops the server, keeps it down for downMs (a real outage), and starts it again on the same ports and data. */
+    async restart(downMs = 0) {
       await stopProcess(child);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await start();
     },
     stop: () => stopProcess(child, 20_000),

@@ -102,4 +102,32 @@ describe('pg2ch reports bad input as one clear line', () => {
     expectOneLineError(run.stderr(), new RegExp(`cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}/db \\(PG_URL\\)`));
     expect(run.stderr()).not.toContain('secret-pw');
   });
+
+  it('an unreachable ClickHouse is named', async () => {
+    const port = await freePort();
+    const run = runCli(['worker'], { ...env, CLICKHOUSE_URL: `http://u:secret-pw@127.0.0.1:${port}` });
+    expect((await run.exit).code).toBe(1);
+    expectOneLineError(run.stderr(), new RegExp(`ClickHouse at http://127\\.0\\.0\\.1:${port}.*CLICKHOUSE_URL`));
+    expect(run.stderr()).not.toContain('secret-pw');
+  });
+
+  it('an invalid setting names the variable and what it accepts', async () => {
+    const run = runCli(['worker'], { ...env, PG2CH_COPY_STRATEGY: 'fastest' });
+    expect((await run.exit).code).toBe(2);
+    expectOneLineError(run.stderr(), /PG2CH_COPY_STRATEGY/);
+  });
+
+  it.each([
+    ['no integer column at all', `CREATE TABLE no_cursor (name text PRIMARY KEY, created_at timestamp)`],
+    ['a text id', `CREATE TABLE no_cursor (id text PRIMARY KEY, created_at timestamp)`],
+  ])('a table without an integer cursor (%s) fails at once and writes nothing', async (_, ddl) => {
+    await pool.query('DROP TABLE IF EXISTS no_cursor');
+    await pool.query(ddl);
+    await pool.query(`INSERT INTO no_cursor VALUES ('a', now())`);
+    const run = runCli(['sync', 'no_cursor', '--once'], env);
+    expect((await run.exit).code).toBe(1);
+    expectOneLineError(run.stderr(), /table no_cursor has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id"/);
+    const tables = await worker.worker.clickhouse.client.query({ query: `SELECT name FROM system.tables WHERE database = 'it_cli' AND name = 'no_cursor'`, format: 'JSONEachRow' });
+    expect(await tables.json()).toEqual([]);
+  });
 });

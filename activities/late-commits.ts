@@ -56,6 +56,11 @@ interface Pending {
   readyAt: string;
 }
 
+/** How many chunks of the table wait for a recheck; none means the recheck activity is not needed. */
+export async function pendingRechecks(ch: ClickHouseTarget, key: string): Promise<number> {
+  return (await pending(ch, key)).length;
+}
+
 async function pending(ch: ClickHouseTarget, key: string): Promise<Pending[]> {
   const rows = await queryRows<{ a: string | null; t: string; x: string; r: string }>(
     ch,
@@ -87,7 +92,6 @@ const ID_BATCH = 10_000;
  * the rows they committed late, and closes the check. Returns rows copied.
  */
 export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, heartbeat: () => void): Promise<{ checked: number; copied: number }> {
-  await ensureRecheckTable(ch);
   const now = await snapshotHorizon(pg);
   let checked = 0;
   let copied = 0;

@@ -12,7 +12,7 @@ import { withFailures } from './failures';
 import { chooseCursor, countRangeSql, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
 import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
-import { ensureRecheckTable, noteChunk, recheckLateRows, snapshotHorizon } from './late-commits';
+import { ensureRecheckTable, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { verifySegment } from './verify';
 
@@ -24,6 +24,8 @@ export interface PrepareResult {
   covered: CursorRange[];
   /** Rows past the watermark still to copy (estimated when many). */
   pendingRows: number;
+  /** Chunks noted for a late-commit recheck (see late-commits.ts). */
+  rechecks: number;
 }
 
 export interface BackfillRequest {
@@ -97,11 +99,11 @@ export function createActivities(deps: ActivityDeps) {
     if ((watermark !== null || covered.length > 0) && (await destinationIsEmpty(ch, plan))) {
       Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
       await writeResetMarker(ch, key);
-      return { plan, watermark: null, covered: [], pendingRows: await estimateRows(pg, source, cursor, null) };
+      return { plan, watermark: null, covered: [], pendingRows: await estimateRows(pg, source, cursor, null), rechecks: 0 };
     }
     let pendingRows = await estimateRows(pg, source, cursor, watermark);
     for (const r of covered) pendingRows -= await estimateRows(pg, source, cursor, r.afterId, r.toId);
-    return { plan, watermark, covered, pendingRows: Math.max(0, pendingRows) };
+    return { plan, watermark, covered, pendingRows: Math.max(0, pendingRows), rechecks: await pendingRechecks(ch, key) };
   }
 
   /**

@@ -39,12 +39,14 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   const progress = () => progressOf('sync', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
 
-  const { plan, watermark, covered, pendingRows } = await prepareTable({ table: input.table });
+  const { plan, watermark, covered, pendingRows, rechecks } = await prepareTable({ table: input.table });
   totals.expectedRows ??= pendingRows;
-  // Rows that committed after the watermark passed them, found once the transactions that held them ended.
-  const late = await recheckLate({ plan });
-  totals.rows += late.copied;
-  totals.lateRows = (totals.lateRows ?? 0) + late.copied;
+  if (rechecks > 0) {
+    // Rows that committed after the watermark passed them, found once the transactions that held them ended.
+    const late = await recheckLate({ plan });
+    totals.rows += late.copied;
+    totals.lateRows = (totals.lateRows ?? 0) + late.copied;
+  }
   setCurrentDetails(detailsMarkdown(progress()));
   const { more } = await copyChunks({
     plan,

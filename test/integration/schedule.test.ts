@@ -124,4 +124,19 @@ describe('schedules on the real Temporal server', () => {
     expect((await manual.exit).code, manual.stderr()).toBe(0);
     expect(manual.stdout()).toMatch(/synced sched_logs: 30000 rows copied/);
   });
+
+  it('survives the worker: a run triggered while no worker runs completes when one starts', async () => {
+    await worker.stop();
+    await seedActivityLogs(pool, { firstId: 200_001, count: 700, table: 'sched_logs' });
+    const before = (await describeSchedule(client, 'sched_logs')).recent.length;
+    await triggerSchedule(client, 'sched_logs');
+    const run = await until('the triggered run', async () => {
+      const d = await describeSchedule(client, 'sched_logs');
+      return d.recent.length > before ? d.recent[d.recent.length - 1] : undefined;
+    });
+    // The schedule and its run live in the Temporal server; a new worker picks the run up.
+    worker = await startWorker(env);
+    const result = await client.workflow.getHandle(run!.workflowId).result();
+    expect(result).toMatchObject({ table: 'sched_logs', rows: 700, lastId: '200700' });
+  });
 });

@@ -99,25 +99,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
     if (BigInt(now.xmin) < BigInt(p.readyAt)) continue; // a transaction of that time is still open
     heartbeat();
     const ids = (await pg.query<{ id: string }>(lateCandidatesSql(plan, p))).rows.map((r) => r.id);
-    let found = 0;
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
-      const batch = ids.slice(i, i + ID_BATCH);
-      const present = new Set(
-        (
-          // The alias must not be the column's name: old servers would apply WHERE to the alias.
-          await queryRows<{ present: string }>(
-            ch,
-            `SELECT DISTINCT toString(${chIdent(plan.cursor)}) AS present FROM ${chQualified(plan.destination.database, plan.destination.table)}
-              WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')})`,
-          )
-        ).map((r) => r.present),
-      );
-      const missing = batch.filter((id) => !present.has(id));
-      if (missing.length === 0) continue;
-      found += missing.length;
-      await copyIds(pg, ch, plan, missing);
-      heartbeat();
-    }
+    const found = await copyMissing(pg, ch, plan, ids, heartbeat);
     await ch.client.command({
       query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
         VALUES (${chString(plan.key)}, ${p.afterId === null ? 'NULL' : intLiteral(p.afterId)}, ${intLiteral(p.toId)}, ${intLiteral(p.snapshotXmin)}, ${intLiteral(p.readyAt)}, 1, ${found}, now())`,
@@ -126,6 +108,33 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
     copied += found;
   }
   return { checked, copied };
+}
+
+/**
+ * Of these PostgreSQL ids, copies the ones ClickHouse does not have, through
+ * the same COPY serialization and insert as a chunk. Returns how many.
+ */
+export async function copyMissing(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
+  let found = 0;
+  for (let i = 0; i < ids.length; i += ID_BATCH) {
+    const batch = ids.slice(i, i + ID_BATCH);
+    const present = new Set(
+      (
+        // The alias must not be the column's name: old servers would apply WHERE to the alias.
+        await queryRows<{ present: string }>(
+          ch,
+          `SELECT DISTINCT toString(${chIdent(plan.cursor)}) AS present FROM ${chQualified(plan.destination.database, plan.destination.table)}
+            WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')})`,
+        )
+      ).map((r) => r.present),
+    );
+    const missing = batch.filter((id) => !present.has(id));
+    if (missing.length === 0) continue;
+    found += missing.length;
+    await copyIds(pg, ch, plan, missing);
+    heartbeat();
+  }
+  return found;
 }
 
 /** The named rows, through the same COPY serialization and insert as a chunk. */

@@ -1,18 +1,18 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { chString } from '../core/quote';
+import { chString, pgIdent } from '../core/quote';
 import { mapColumn } from '../core/type-map';
-import { parseTableName, tableKey } from '../core/table-name';
+import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { countRange, destinationIsEmpty, queryRows, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import { chooseCursor, countRangeSql, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
+import { chooseCursor, countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
 import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
-import { ensureRecheckTable, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
+import { copyMissing, ensureRecheckTable, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { verifySegment } from './verify';
 
@@ -278,6 +278,15 @@ export function createActivities(deps: ActivityDeps) {
     checkpoint: withFailures(secrets, checkpoint),
     /** For `pg2ch status`: read through the worker, which holds the embedded engine. */
     planVerify: withFailures(secrets, planVerify),
+    /** `pg2ch verify --repair`: copies the rows of a differing range that ClickHouse lacks. */
+    repairRange: withFailures(secrets, async (input: { plan: TablePlan; range: ChunkRange }) => {
+      const ctx = Context.current();
+      const c = pgIdent(input.plan.cursor);
+      const ids = await pg.query<{ id: string }>(
+        `SELECT ${c}::text AS id FROM ${pgTableRef(input.plan.source)} WHERE ${rangeWhere(input.plan.cursor, input.range.afterId, input.range.toId)}`,
+      );
+      return copyMissing(pg, ch, input.plan, ids.rows.map((r) => r.id), () => ctx.heartbeat());
+    }),
     /** Before a sync's new chunks: rows that committed late behind the watermark (see late-commits.ts). */
     recheckLate: withFailures(secrets, (input: { plan: TablePlan }) => {
       const ctx = Context.current();

@@ -101,8 +101,9 @@ export function buildProgram(): Command {
     .argument('<table>', 'PostgreSQL table: table or schema.table')
     .option('--from-id <id>', 'first cursor value to compare (inclusive; default: the first)')
     .option('--to-id <id>', 'last cursor value to compare (inclusive; default: the last one synced)')
+    .option('--repair', 'copy the rows ClickHouse lacks in each differing range, then compare those ranges again')
     .option('--json', 'progress and the result as JSON lines on stdout')
-    .action((table: string, o: { fromId?: string; toId?: string; json?: boolean }) =>
+    .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean }) =>
       withTemporal(async (client, temporal) => {
         const result = await runVerify(client, temporal, table, { ...o, progress: progressMode(o) }, out);
         out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatVerify(result));

@@ -1,6 +1,6 @@
 import { setCurrentDetails, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { Mismatch } from '../activities/verify';
-import { planVerify, verifySegment } from './activity-proxies';
+import { planVerify, repairRange, verifySegment } from './activity-proxies';
 import { detailsMarkdown, newTotals, progressOf, progressQuery, type Stage } from './progress';
 
 export const DEFAULT_BUCKET_ROWS = 100_000;
@@ -14,6 +14,8 @@ export interface VerifyInput {
   fromId?: string;
   toId?: string;
   bucketRows?: number;
+  /** Copy the rows ClickHouse lacks in each differing range, then compare those ranges again. */
+  repair?: boolean;
 }
 
 export interface VerifyResult {
@@ -24,8 +26,10 @@ export interface VerifyResult {
   rows: number;
   buckets: number;
   equal: boolean;
-  /** The smallest differing ranges found, at most 100. */
+  /** The smallest differing ranges found, at most 100 (after a repair: those still differing). */
   mismatches: Mismatch[];
+  /** With repair: rows copied into ClickHouse. */
+  repaired?: number;
   elapsedMs: number;
 }
 
@@ -55,9 +59,22 @@ export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
     setCurrentDetails(detailsMarkdown(progress()));
     if (seg.done) break;
   }
+  let repaired: number | undefined;
+  if (input.repair && mismatches.length > 0) {
+    // Missing rows can be copied; a changed value or a row only ClickHouse has stays reported.
+    repaired = 0;
+    const still: Mismatch[] = [];
+    for (const m of mismatches) {
+      const range = { afterId: m.afterId, toId: m.toId, rows: 0 };
+      repaired += await repairRange({ plan, range });
+      const again = await verifySegment({ plan, afterId: m.afterId, upTo: m.toId, bucketRows: input.bucketRows ?? DEFAULT_BUCKET_ROWS, maxBuckets: 1_000_000 });
+      still.push(...again.mismatches);
+    }
+    mismatches.splice(0, mismatches.length, ...still);
+  }
   live.stage = 'done';
   live.currentRange = null;
-  const result = { table: plan.key, afterId, upTo, rows: totals.rows, buckets, equal: mismatches.length === 0, mismatches, elapsedMs: Date.now() - totals.startedAt };
+  const result = { table: plan.key, afterId, upTo, rows: totals.rows, buckets, equal: mismatches.length === 0, mismatches, repaired, elapsedMs: Date.now() - totals.startedAt };
   upsertMemo({ rows: result.rows, equal: result.equal, mismatches: mismatches.length });
   setCurrentDetails(`**verify of ${plan.key}**: ${result.equal ? 'equal' : `${mismatches.length} ranges differ`} over ${result.rows} rows, ids (${afterId ?? 'start'}, ${upTo}]`);
   return result;

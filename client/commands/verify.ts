@@ -15,7 +15,7 @@ export async function runVerify(
   client: Client,
   temporal: TemporalConfig,
   table: string,
-  o: { fromId?: string; toId?: string; progress: ProgressMode },
+  o: { fromId?: string; toId?: string; repair?: boolean; progress: ProgressMode },
   out: (line: string) => void,
 ): Promise<VerifyResult> {
   const key = keyOf(table);
@@ -31,7 +31,7 @@ export async function runVerify(
   const handle = await client.workflow.start(verifyTable, {
     workflowId: `verify:${key}:${new Date().toISOString()}`,
     taskQueue: temporal.taskQueue,
-    args: [{ table: key, fromId: o.fromId, toId: o.toId }],
+    args: [{ table: key, fromId: o.fromId, toId: o.toId, repair: o.repair }],
     staticSummary: `Verify ${key}: PostgreSQL and ClickHouse compared by id ranges (count, min/max id, checksum of row values)`,
     memo: { table: key },
   });
@@ -46,9 +46,14 @@ const side = (d: RangeDigest) => `${d.rows} rows${d.rows ? `, ids ${d.minId}-${d
 
 export function formatVerify(r: VerifyResult): string {
   const range = `ids (${r.afterId ?? 'start'}, ${r.upTo}]`;
+  const repaired = r.repaired === undefined ? '' : `repaired ${r.table}: ${r.repaired} missing rows copied into ClickHouse\n`;
+  return repaired + verdict(r, range);
+}
+
+function verdict(r: VerifyResult, range: string): string {
   if (r.equal) return `verified ${r.table}: PostgreSQL and ClickHouse are equal over ${range}: ${r.rows} rows in ${r.buckets} buckets, ${throughput(r.rows, r.elapsedMs)}`;
   return [
-    `verified ${r.table}: ${r.mismatches.length}${r.mismatches.length >= 100 ? '+' : ''} ranges differ over ${range} (${r.rows} rows in PostgreSQL):`,
+    `verified ${r.table}: ${r.mismatches.length}${r.mismatches.length >= 100 ? '+' : ''} ranges differ over ${range} (${r.rows} rows in PostgreSQL)${r.repaired === undefined ? '' : ' after the repair (changed values or rows only ClickHouse has)'}:`,
     ...r.mismatches.map((m) => `  (${m.afterId ?? 'start'}, ${m.toId}]: PostgreSQL ${side(m.postgres)}; ClickHouse ${side(m.clickhouse)}`),
   ].join('\n');
 }

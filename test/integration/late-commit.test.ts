@@ -88,5 +88,15 @@ describe('a row committed late, behind the watermark', () => {
     expect(differs.stdout()).toMatch(/\n  \(\d+, \d+\]: PostgreSQL (\d+) rows, ids \d+-\d+, checksum \d+; ClickHouse \d+ rows/);
     const [, pgRows, chRows] = /PostgreSQL (\d+) rows.*ClickHouse (\d+) rows/.exec(differs.stdout())!;
     expect(Number(chRows)).toBe(Number(pgRows) + 1);
+
+    // A row behind the watermark that nothing rechecks (an id given by hand): verify --repair copies it;
+    // the duplicate, which no copy can undo, is still reported.
+    await pool.query(`INSERT INTO ${table} (id, created_at, event_name, user_id, properties) VALUES (0, now(), 'by hand', 1, '{}')`);
+    const repair = runCli(['verify', table, '--repair'], env);
+    procs.push(repair);
+    expect((await repair.exit).code, repair.stderr()).toBe(1);
+    expect(repair.stdout()).toMatch(/^repaired late_logs: 1 missing rows copied into ClickHouse\nverified late_logs: 1 ranges differ over ids \(start, 1100\] \(1101 rows in PostgreSQL\) after the repair/m);
+    expect(await one(`SELECT event_name AS n FROM ${database}.${table} WHERE id = 0`)).toBe('by hand');
+    expect(await one(`SELECT toString(count()) AS n FROM ${database}.${table}`)).toBe('1102');
   });
 });

@@ -1,20 +1,17 @@
 import {
   ApplicationFailure,
   continueAsNew,
-  defineSignal,
-  getExternalWorkflowHandle,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertMemo,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { CursorRange, Partition } from '../core/ranges';
 import type { TablePlan } from '../core/types';
 import { backfillPartitionId } from '../core/workflow-ids';
 import { planBackfill, prepareTable } from './activity-proxies';
 import { copyChunks } from './chunk-loop';
-import { detailsMarkdown, newTotals, progressOf, progressQuery, type CopyTotals, type Progress, type Stage } from './progress';
+import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Progress, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
 import { DEFAULT_CHUNK_ROWS } from './sync-table';
 
@@ -65,7 +62,7 @@ export interface PartitionInput {
 export type PartitionResult = CopyTotals & { elapsedMs: number };
 
 /** Sent by a partition to its backfill after checkpoints, so the backfill's progress is live. */
-export const partitionProgressSignal = defineSignal<[{ id: string; totals: CopyTotals }]>('partitionProgress');
+export const partitionProgressSignal = childProgressSignal;
 
 /**
  * A backfill of a cursor range: split into partitions sized from PostgreSQL's
@@ -180,9 +177,6 @@ export async function backfillTable(input: BackfillInput): Promise<BackfillResul
   };
 }
 
-/** Minimum time between progress signals to the backfill: its history stays small. */
-const REPORT_EVERY_MS = 2000;
-
 /** One partition of a backfill: its range, chunk by chunk, each chunk checked against ClickHouse first. */
 export async function backfillPartition(input: PartitionInput): Promise<PartitionResult> {
   const totals = input.totals ?? newTotals(Date.now());
@@ -190,8 +184,7 @@ export async function backfillPartition(input: PartitionInput): Promise<Partitio
   const live: { stage: Stage; currentRange: CursorRange | null } = { stage: 'readChunk', currentRange: null };
   const progress = () => progressOf('partition', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
-  const parent = workflowInfo().parent;
-  let lastReport = 0;
+  const report = parentReporter(totals);
   const { more } = await copyChunks({
     plan: input.plan,
     from: totals.lastId ?? input.partition.afterId,
@@ -203,14 +196,7 @@ export async function backfillPartition(input: PartitionInput): Promise<Partitio
     live,
     onCheckpoint: () => {
       setCurrentDetails(detailsMarkdown(progress()));
-      if (parent && Date.now() - lastReport >= REPORT_EVERY_MS) {
-        lastReport = Date.now();
-        const self = workflowInfo().workflowId;
-        // Best effort: progress only; the result carries the final totals.
-        getExternalWorkflowHandle(parent.workflowId, parent.runId)
-          .signal(partitionProgressSignal, { id: self, totals: { ...totals } })
-          .catch(() => undefined);
-      }
+      report();
     },
   });
   if (more) await continueAsNew<typeof backfillPartition>({ ...input, totals });

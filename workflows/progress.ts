@@ -1,4 +1,4 @@
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
 import type { CursorRange } from '../core/ranges';
 
 /** Counters of one copy; carried across continue-as-new. */
@@ -22,7 +22,7 @@ export type Stage = 'prepare' | 'plan' | 'readChunk' | 'insertBatch' | 'checkpoi
 
 /** What the `progress` query of every pg2ch workflow returns. */
 export interface Progress {
-  kind: 'sync' | 'backfill' | 'partition' | 'verify';
+  kind: 'sync' | 'backfill' | 'partition' | 'verify' | 'status';
   table: string;
   stage: Stage;
   rowsCopied: number;
@@ -39,6 +39,29 @@ export interface Progress {
 }
 
 export const progressQuery = defineQuery<Progress>('progress');
+
+/** Sent by a child (a backfill's partition, a scheduled run's sync) to its parent, so the parent's progress is live. */
+export const childProgressSignal = defineSignal<[{ id: string; totals: CopyTotals }]>('childProgress');
+
+/** Minimum time between progress signals to a parent: its history stays small. */
+const REPORT_EVERY_MS = 2000;
+
+/**
+ * A function that reports `totals` to this workflow's parent, if it has one,
+ * at most every REPORT_EVERY_MS. Best effort: the child's result carries the
+ * final totals, and a parent that is gone must not fail the child.
+ */
+export function parentReporter(totals: CopyTotals): () => void {
+  const parent = workflowInfo().parent;
+  let last = 0;
+  return () => {
+    if (!parent || Date.now() - last < REPORT_EVERY_MS) return;
+    last = Date.now();
+    getExternalWorkflowHandle(parent.workflowId, parent.runId)
+      .signal(childProgressSignal, { id: workflowInfo().workflowId, totals: { ...totals } })
+      .catch(() => undefined);
+  };
+}
 
 export function newTotals(now: number): CopyTotals {
   return { rows: 0, chunks: 0, bytes: 0, skippedChunks: 0, lastId: null, expectedRows: null, startedAt: now };

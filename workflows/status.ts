@@ -1,4 +1,6 @@
+import { setHandler } from '@temporalio/workflow';
 import { readStatus } from './activity-proxies';
+import { newTotals, progressOf, progressQuery, type Stage } from './progress';
 import type { TableStatus } from '../activities/status';
 
 /**
@@ -6,5 +8,10 @@ import type { TableStatus } from '../activities/status';
  * embedded engine can only be opened by the process that holds it.
  */
 export async function tableStatus(input: { tables?: string[] }): Promise<TableStatus[]> {
-  return readStatus(input);
+  let stage: Stage = 'prepare';
+  const totals = newTotals(Date.now());
+  setHandler(progressQuery, () => progressOf('status', (input.tables ?? ['all']).join(', '), totals, { stage, currentRange: null }, Date.now()));
+  const out = await readStatus(input);
+  stage = 'done';
+  return out;
 }

@@ -10,7 +10,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { syncWorkflowId } from '../core/workflow-ids';
 import { prepareTable, recheckLate } from './activity-proxies';
 import { copyChunks } from './chunk-loop';
-import { detailsMarkdown, newTotals, progressOf, progressQuery, type CopyTotals, type Stage } from './progress';
+import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
 
 export { syncWorkflowId, progressQuery };
@@ -39,6 +39,7 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   const progress = () => progressOf('sync', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
 
+  const report = parentReporter(totals);
   const { plan, watermark, covered, pendingRows, rechecks } = await prepareTable({ table: input.table });
   totals.expectedRows ??= pendingRows;
   if (rechecks > 0) {
@@ -56,7 +57,10 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
     covered,
     totals,
     live,
-    onCheckpoint: () => setCurrentDetails(detailsMarkdown(progress())),
+    onCheckpoint: () => {
+      setCurrentDetails(detailsMarkdown(progress()));
+      report();
+    },
   });
   if (more) await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
   if (totals.lastId === null) totals.lastId = watermark;
@@ -75,8 +79,16 @@ export type ScheduledSyncResult = SyncResult | { table: string; skipped: string 
  * already, this run is skipped instead of doubling it.
  */
 export async function scheduledSync(input: SyncTableInput): Promise<ScheduledSyncResult> {
+  // The sync's own progress, as it reports it after its checkpoints.
+  let child: CopyTotals = newTotals(Date.now());
+  let stage: Stage = 'prepare';
+  setHandler(progressQuery, () => progressOf('sync', input.table, child, { stage, currentRange: null }, Date.now()));
+  setHandler(childProgressSignal, ({ totals }) => {
+    child = totals;
+    stage = 'insertBatch';
+  });
   try {
-    const child = await startChild(syncTable, {
+    const handle = await startChild(syncTable, {
       workflowId: syncWorkflowId(input.table),
       args: [input],
       // The sync finishes even if this wrapper is terminated.
@@ -84,8 +96,12 @@ export async function scheduledSync(input: SyncTableInput): Promise<ScheduledSyn
       staticSummary: `Incremental sync of ${input.table} (scheduled)`,
       ...tableSearchAttributes(input.table, input.indexed),
     });
-    return await child.result();
+    const result = await handle.result();
+    child = result;
+    stage = 'done';
+    return result;
   } catch (err) {
+    stage = 'done';
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return { table: input.table, skipped: `a sync or backfill of ${input.table} is already running` };
     }

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSchedule, deleteSchedule, describeSchedule, pauseSchedule, triggerSchedule } from '../../client/commands/schedule';
 import { readTemporalConfig } from '../../core/config';
+import { progressQuery } from '../../workflows/progress';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
 import { runCli } from '../support/cli';
 import { envFor, pgPool, startWorker, temporalClient, type RunningWorker } from '../support/harness';
@@ -62,8 +63,15 @@ describe('schedules on the real Temporal server', () => {
     });
     expect(after.runsStarted).toBe(1);
     expect(after.running.length).toBeLessThanOrEqual(1);
+    // The scheduled run answers the progress query with its sync's figures.
+    const live = await until('progress from the scheduled run', async () => {
+      const p = await client.workflow.getHandle(running!).query(progressQuery);
+      return p.rowsCopied > 0 ? p : undefined;
+    });
+    expect(live).toMatchObject({ kind: 'sync', table: 'sched_logs' });
     const result = await client.workflow.getHandle(running!).result();
     expect(result).toMatchObject({ rows: 40_000, lastId: '40000' });
+    expect(await client.workflow.getHandle(running!).query(progressQuery)).toMatchObject({ stage: 'done', rowsCopied: 40_000 });
     const [n] = await (
       await worker.worker.clickhouse.client.query({ query: 'SELECT toString(count()) AS n FROM it_schedule.sched_logs', format: 'JSONEachRow' })
     ).json<{ n: string }>();

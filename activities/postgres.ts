@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { MAX_CHUNK_ROWS } from '../core/config';
 import { UserError } from '../core/errors';
 import { pgIdent, pgString } from '../core/quote';
+import { afterIdFor } from '../core/ranges';
 import { pgTableRef, tableKey, type SourceTable } from '../core/table-name';
 import { isIntegerType, type PgColumn } from '../core/type-map';
 import type { ChunkRange } from '../core/types';
@@ -129,8 +130,6 @@ export async function inSnapshot<T>(pg: Pool, fn: (client: PoolClient) => Promis
   });
 }
 
-const INT8_MIN = -(2n ** 63n);
-
 /** Rows counted exactly up to this many; past it an estimate is enough for a progress figure. */
 const EXACT_COUNT_LIMIT = 200_000;
 
@@ -208,6 +207,5 @@ export async function cursorRangeForTimes(
   );
   const row = r.rows[0];
   if (!row || row.lo === null || row.hi === null) return null;
-  const lo = BigInt(row.lo);
-  return { afterId: lo === INT8_MIN ? null : (lo - 1n).toString(), toId: row.hi };
+  return { afterId: afterIdFor(row.lo), toId: row.hi };
 }

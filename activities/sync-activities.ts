@@ -5,7 +5,7 @@ import { chString, pgIdent } from '../core/quote';
 import { mapColumn } from '../core/type-map';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
-import { mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
+import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { countRange, destinationIsEmpty, queryRows, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
@@ -49,6 +49,13 @@ export interface BackfillPlan {
 }
 
 const HEARTBEAT_MS = 2000;
+
+/** Workflow input can come from any Temporal client: cursor bounds are checked before use. */
+function checkCursorValues(input: { fromId?: string; toId?: string }): void {
+  for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
+    if (v !== undefined && !isCursorValue(v)) throw new UserError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`, 'BadInput');
+  }
+}
 
 /** Each partition is a child workflow; the parent's history grows with them. */
 export const MAX_PARTITIONS = 1000;
@@ -115,10 +122,7 @@ export function createActivities(deps: ActivityDeps) {
   async function planBackfill(input: BackfillRequest): Promise<BackfillPlan> {
     const { plan } = input;
     const { source, cursor } = plan;
-    // Workflow input can come from any Temporal client: checked before use.
-    for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
-      if (v !== undefined && !/^-?\d{1,19}$/.test(v)) throw new UserError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`, 'BadInput');
-    }
+    checkCursorValues(input);
     if (!Number.isInteger(input.partitions) || input.partitions < 1 || input.partitions > MAX_PARTITIONS) {
       throw new UserError(`--partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(input.partitions)}`, 'BadInput');
     }
@@ -136,7 +140,7 @@ export function createActivities(deps: ActivityDeps) {
       }
       range = await cursorRangeForTimes(pg, source, cursor, timeColumn, input.since, input.until);
     } else {
-      const from = input.fromId === undefined ? null : (BigInt(input.fromId) - 1n).toString();
+      const from = afterIdFor(input.fromId);
       const to = input.toId ?? stats.lastId;
       range = from !== null && BigInt(from) >= BigInt(to) ? null : { afterId: from, toId: to };
     }
@@ -253,16 +257,14 @@ export function createActivities(deps: ActivityDeps) {
     if (exists[0]?.n === '0') {
       throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
     }
-    for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
-      if (v !== undefined && !/^-?\d{1,19}$/.test(v)) throw new UserError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`, 'BadInput');
-    }
+    checkCursorValues(input);
     let upTo = input.toId;
     if (upTo === undefined) {
       const ends = [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)].filter((x): x is string => x !== null);
       if (ends.length === 0) throw new UserError(`nothing of ${plan.key} was synced yet; run pg2ch sync ${plan.key} first, or give --to-id`, 'NotSynced');
       upTo = ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b));
     }
-    return { plan, afterId: input.fromId === undefined ? null : (BigInt(input.fromId) - 1n).toString(), upTo };
+    return { plan, afterId: afterIdFor(input.fromId), upTo };
   }
 
   /** Stage 4: appends the new watermark to sync_control. */

@@ -9,6 +9,34 @@ export interface CursorRange {
   toId: string;
 }
 
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+/** A cursor value as users and workflow inputs give it: an integer an int8 can hold. */
+export function isCursorValue(v: string): boolean {
+  return /^-?\d{1,19}$/.test(v) && BigInt(v) >= INT8_MIN && BigInt(v) <= INT8_MAX;
+}
+
+/** What is wrong with inclusive bounds --from-id/--to-id, or undefined when nothing is. */
+export function cursorBoundsError(fromId: string | undefined, toId: string | undefined): string | undefined {
+  for (const [name, v] of [['--from-id', fromId], ['--to-id', toId]] as const) {
+    if (v !== undefined && !isCursorValue(v)) return `${name} must be an integer cursor value, got ${JSON.stringify(v)}`;
+  }
+  if (fromId !== undefined && toId !== undefined && BigInt(fromId) > BigInt(toId)) {
+    return `--from-id ${fromId} is above --to-id ${toId}; the range is inclusive, from the smaller id to the larger`;
+  }
+  return undefined;
+}
+
+/**
+ * The exclusive lower bound of a range that starts at `fromId` inclusive:
+ * null when there is none, or when fromId is int8's minimum (nothing is below it).
+ */
+export function afterIdFor(fromId: string | undefined): string | null {
+  if (fromId === undefined || BigInt(fromId) === INT8_MIN) return null;
+  return (BigInt(fromId) - 1n).toString();
+}
+
 const lower = (r: CursorRange): bigint | null => (r.afterId === null ? null : BigInt(r.afterId));
 /** a <= b where null is minus infinity. */
 const le = (a: bigint | null, b: bigint | null): boolean => a === null || (b !== null && a <= b);

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { ConfigError, type TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
+import { cursorBoundsError } from '../../core/ranges';
 import { syncWorkflowId } from '../../core/workflow-ids';
 import { backfillTable, DEFAULT_PARALLEL, DEFAULT_PARTITIONS, type BackfillInput, type BackfillResult } from '../../workflows/backfill';
 import { tableSearchAttributes } from '../../workflows/search-attributes';
@@ -16,22 +17,14 @@ export type BackfillOptions = Omit<BackfillInput, 'table' | 'indexed'> & {
   progress?: ProgressMode;
 };
 
-const INT8 = /^-?\d{1,19}$/;
-
 /** Checks the options before anything starts: a typo must not start a backfill of the whole table. */
 export function backfillInput(table: string, o: BackfillOptions): BackfillInput {
   const key = keyOf(table);
   const byId = o.fromId !== undefined || o.toId !== undefined;
   const byTime = o.since !== undefined || o.until !== undefined;
   if (byId && byTime) throw new ConfigError('give either --from-id/--to-id or --since/--until, not both');
-  for (const [name, v] of [['--from-id', o.fromId], ['--to-id', o.toId]] as const) {
-    if (v !== undefined && (!INT8.test(v) || BigInt(v) > 2n ** 63n - 1n || BigInt(v) < -(2n ** 63n))) {
-      throw new ConfigError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`);
-    }
-  }
-  if (o.fromId !== undefined && o.toId !== undefined && BigInt(o.fromId) > BigInt(o.toId)) {
-    throw new ConfigError(`--from-id ${o.fromId} is above --to-id ${o.toId}; the range is inclusive, from the smaller id to the larger`);
-  }
+  const bad = cursorBoundsError(o.fromId, o.toId);
+  if (bad) throw new ConfigError(bad);
   for (const [name, v] of [['--since', o.since], ['--until', o.until]] as const) {
     if (v !== undefined && (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v)))) {
       throw new ConfigError(`${name} must be an ISO date or time such as 2026-01-31 or 2026-01-31T12:00:00Z, got ${JSON.stringify(v)}`);

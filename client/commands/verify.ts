@@ -1,14 +1,13 @@
 import type { Client } from '@temporalio/client';
 import { ConfigError, type TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
+import { cursorBoundsError } from '../../core/ranges';
 import type { RangeDigest } from '../../core/row-digest';
 import { verifyTable, type VerifyResult } from '../../workflows/verify';
 import { failureMessage } from '../failure-message';
 import { followProgress, throughput, type ProgressMode } from '../progress-view';
 import { pollerCount } from '../temporal-client';
 import { keyOf } from './sync';
-
-const INT8 = /^-?\d{1,19}$/;
 
 /** Runs the verify workflow through a worker and waits for its verdict. */
 export async function runVerify(
@@ -19,12 +18,8 @@ export async function runVerify(
   out: (line: string) => void,
 ): Promise<VerifyResult> {
   const key = keyOf(table);
-  for (const [name, v] of [['--from-id', o.fromId], ['--to-id', o.toId]] as const) {
-    if (v !== undefined && !INT8.test(v)) throw new ConfigError(`${name} must be an integer cursor value, got ${JSON.stringify(v)}`);
-  }
-  if (o.fromId !== undefined && o.toId !== undefined && BigInt(o.fromId) > BigInt(o.toId)) {
-    throw new ConfigError(`--from-id ${o.fromId} is above --to-id ${o.toId}`);
-  }
+  const bad = cursorBoundsError(o.fromId, o.toId);
+  if (bad) throw new ConfigError(bad);
   if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
     throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and verify reads both databases through one; start it with: pg2ch worker`, 'NoWorker');
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeRanges, nextCovered, splitRange, subtractRanges } from '../../core/ranges';
+import { afterIdFor, cursorBoundsError, isCursorValue, mergeRanges, nextCovered, splitRange, subtractRanges } from '../../core/ranges';
 
 const r = (afterId: string | null, toId: string) => ({ afterId, toId });
 const BIG = '9223372036854775807';
@@ -94,5 +94,25 @@ describe('splitRange', () => {
   });
   it('refuses a partition count below 1', () => {
     expect(() => splitRange(r('0', '10'), 0, { bounds: [], firstId: '1', rows: 10 })).toThrow(/at least 1/);
+  });
+});
+
+describe('cursor bounds from users', () => {
+  it('accepts exactly the integers an int8 holds', () => {
+    expect(isCursorValue('-9223372036854775808')).toBe(true);
+    expect(isCursorValue(BIG)).toBe(true);
+    expect(isCursorValue('9223372036854775808')).toBe(false);
+    expect(isCursorValue('1.5')).toBe(false);
+    expect(isCursorValue('')).toBe(false);
+  });
+  it('names the bad bound, or the reversed pair', () => {
+    expect(cursorBoundsError('1', '10')).toBeUndefined();
+    expect(cursorBoundsError(undefined, 'x')).toBe('--to-id must be an integer cursor value, got "x"');
+    expect(cursorBoundsError('10', '5')).toMatch(/^--from-id 10 is above --to-id 5/);
+  });
+  it('turns an inclusive start into an exclusive one, with nothing below int8 minimum', () => {
+    expect(afterIdFor(undefined)).toBeNull();
+    expect(afterIdFor('1')).toBe('0');
+    expect(afterIdFor('-9223372036854775808')).toBeNull();
   });
 });

@@ -16,6 +16,14 @@ export async function command(ch: ClickHouseTarget, query: string): Promise<void
   await ch.client.command({ query });
 }
 
+export async function tableExists(ch: ClickHouseTarget, database: string, table: string): Promise<boolean> {
+  const rows = await queryRows<{ n: string }>(
+    ch,
+    `SELECT toString(count()) AS n FROM system.tables WHERE database = ${chString(database)} AND name = ${chString(table)}`,
+  );
+  return rows[0]?.n !== '0';
+}
+
 /** Creates sync_control and the destination table when missing; checks an existing one matches. */
 export async function ensureDestination(ch: ClickHouseTarget, plan: TablePlan): Promise<void> {
   await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));

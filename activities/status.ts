@@ -3,7 +3,7 @@ import { SYNC_CONTROL } from '../core/ddl';
 import { subtractRanges } from '../core/ranges';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
-import { queryRows, readCovered, readWatermark } from './clickhouse';
+import { queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
 import { chooseCursor, estimateRows, introspect } from './postgres';
 import { chQualified, chString, pgIdent } from '../core/quote';
@@ -26,14 +26,6 @@ export interface TableStatus {
   error?: string;
 }
 
-async function syncControlExists(ch: ClickHouseTarget): Promise<boolean> {
-  const exists = await queryRows<{ n: string }>(
-    ch,
-    `SELECT toString(count()) AS n FROM system.tables WHERE database = ${chString(ch.database)} AND name = ${chString(SYNC_CONTROL)}`,
-  );
-  return exists[0]?.n !== '0';
-}
-
 /** Tables pg2ch has checkpoints for, from sync_control. */
 async function knownTables(ch: ClickHouseTarget): Promise<string[]> {
   const rows = await queryRows<{ t: string }>(ch, `SELECT DISTINCT table_name AS t FROM ${chQualified(ch.database, SYNC_CONTROL)} ORDER BY t`);
@@ -42,7 +34,7 @@ async function knownTables(ch: ClickHouseTarget): Promise<string[]> {
 
 /** Read-only: never creates a table, on either side. */
 export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: string[] | undefined): Promise<TableStatus[]> {
-  const hasControl = await syncControlExists(ch);
+  const hasControl = await tableExists(ch, ch.database, SYNC_CONTROL);
   const keys = tables && tables.length > 0 ? tables.map((t) => tableKey(parseTableName(t))) : hasControl ? await knownTables(ch) : [];
   const out: TableStatus[] = [];
   for (const key of keys) {

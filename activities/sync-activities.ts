@@ -1,12 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { chString, pgIdent } from '../core/quote';
+import { pgIdent } from '../core/quote';
 import { mapColumn } from '../core/type-map';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, destinationIsEmpty, queryRows, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { chooseCursor, countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
@@ -250,11 +250,7 @@ export function createActivities(deps: ActivityDeps) {
   async function planVerify(input: { table: string; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
     const plan = await planFor(input.table);
     const { database, table } = plan.destination;
-    const exists = await queryRows<{ n: string }>(
-      ch,
-      `SELECT toString(count()) AS n FROM system.tables WHERE database = ${chString(database)} AND name = ${chString(table)}`,
-    );
-    if (exists[0]?.n === '0') {
+    if (!(await tableExists(ch, database, table))) {
       throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
     }
     checkCursorValues(input);

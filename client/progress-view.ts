@@ -31,11 +31,11 @@ const POLL_MS = 1000;
 const PLAIN_EVERY_MS = 5000;
 const QUERY_TIMEOUT_MS = 3000;
 
-async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
+/** A workflow's progress, or undefined when it does not answer within a few seconds (no worker, between runs). */
+export async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), QUERY_TIMEOUT_MS)));
   try {
-    // No worker, or a workflow between runs: no report this time.
     return await Promise.race([handle.query(progressQuery).catch(() => undefined), timeout]);
   } finally {
     clearTimeout(timer);

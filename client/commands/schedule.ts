@@ -151,6 +151,16 @@ export async function describeSchedule(client: Client, table: string): Promise<S
   return summarize(key, d);
 }
 
+/** The table's schedule, or null when it has none. */
+export async function findSchedule(client: Client, key: string): Promise<ScheduleSummary | null> {
+  try {
+    return summarize(key, await client.schedule.getHandle(scheduleId(key)).describe());
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return null;
+    throw err;
+  }
+}
+
 function summarize(key: string, d: ScheduleDescription): ScheduleSummary {
   const cadence = [
     ...(d.spec.intervals ?? []).map((i) => `every ${typeof i.every === 'number' ? `${i.every / 1000}s` : i.every}`),

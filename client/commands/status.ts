@@ -1,14 +1,14 @@
-import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { TableStatus } from '../../activities/status';
 import type { TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
-import { BACKFILL_ID_PREFIX, scheduleId, syncWorkflowId } from '../../core/workflow-ids';
+import { BACKFILL_ID_PREFIX, syncWorkflowId } from '../../core/workflow-ids';
 import type { Progress } from '../../workflows/progress';
-import { progressQuery } from '../../workflows/progress';
 import { tableStatus } from '../../workflows/status';
 import { failureMessage } from '../failure-message';
-import { progressLine } from '../progress-view';
+import { progressLine, queryProgress } from '../progress-view';
 import { pollerCount } from '../temporal-client';
+import { findSchedule } from './schedule';
 import { keyOf } from './sync';
 
 export interface RunningWorkflow {
@@ -21,17 +21,6 @@ export interface RunningWorkflow {
 export interface StatusReport extends TableStatus {
   running: RunningWorkflow[];
   schedule: { cadence: string; paused: boolean; next?: string } | null;
-}
-
-const QUERY_TIMEOUT_MS = 3000;
-
-async function withTimeout<T>(p: Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), QUERY_TIMEOUT_MS)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Watermark and lag come from a worker (it holds the database connections); the rest from Temporal. */
@@ -63,19 +52,10 @@ export async function readStatusReport(client: Client, temporal: TemporalConfig,
   for (const t of tables) {
     const mine = running.filter((r) => r.table === t.table).map(({ table: _t, ...r }) => r);
     for (const r of mine) {
-      if (r.workflowId === syncWorkflowId(t.table)) r.progress = await withTimeout(client.workflow.getHandle(r.workflowId).query(progressQuery));
+      if (r.workflowId === syncWorkflowId(t.table)) r.progress = await queryProgress(client.workflow.getHandle(r.workflowId));
     }
-    let schedule: StatusReport['schedule'] = null;
-    try {
-      const d = await client.schedule.getHandle(scheduleId(t.table)).describe();
-      const cadence = [
-        ...(d.spec.intervals ?? []).map((i) => `every ${typeof i.every === 'number' ? `${i.every / 1000}s` : i.every}`),
-        ...(d.spec.calendars ?? []).map(() => 'cron'),
-      ].join(', ');
-      schedule = { cadence, paused: d.state.paused, next: d.info.nextActionTimes[0]?.toISOString() };
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-    }
+    const found = await findSchedule(client, t.table);
+    const schedule = found && { cadence: found.cadence, paused: found.paused, next: found.nextRuns[0] };
     reports.push({ ...t, running: mine, schedule });
   }
   return reports;

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { createSyncControlSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../core/ddl';
+import { createSyncControlSql, createSyncRecheckSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../core/ddl';
 import { UserError } from '../core/errors';
 import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
 import { mergeRanges, type CursorRange } from '../core/ranges';
@@ -24,9 +24,10 @@ export async function tableExists(ch: ClickHouseTarget, database: string, table:
   return rows[0]?.n !== '0';
 }
 
-/** Creates sync_control and the destination table when missing; checks an existing one matches. */
+/** Creates sync_control, sync_recheck and the destination table when missing; checks an existing one matches. */
 export async function ensureDestination(ch: ClickHouseTarget, plan: TablePlan): Promise<void> {
   await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
+  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
   const { database, table } = plan.destination;
   const existing = await queryRows<{ name: string; type: string }>(
     ch,

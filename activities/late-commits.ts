@@ -10,11 +10,11 @@
 // transaction open need no second look, so a quiet database pays nothing.
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { createSyncRecheckSql, SYNC_RECHECK } from '../core/ddl';
+import { SYNC_RECHECK } from '../core/ddl';
 import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
 import { pgTableRef } from '../core/table-name';
 import type { ChunkRange, TablePlan } from '../core/types';
-import { command, insertTsv, queryRows } from './clickhouse';
+import { insertTsv, queryRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
 import { rangeWhere, withClient } from './postgres';
 
@@ -29,10 +29,6 @@ const HORIZON_SQL = `SELECT txid_snapshot_xmin(txid_current_snapshot())::text AS
 export async function snapshotHorizon(client: PoolClient | Pool): Promise<Horizon> {
   const r = await client.query<Horizon>(HORIZON_SQL);
   return r.rows[0]!;
-}
-
-export async function ensureRecheckTable(ch: ClickHouseTarget): Promise<void> {
-  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
 }
 
 /**

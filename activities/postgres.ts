@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { MAX_CHUNK_ROWS } from '../core/config';
 import { UserError } from '../core/errors';
 import { pgIdent, pgString } from '../core/quote';
-import { afterIdFor } from '../core/ranges';
+import { afterIdFor, subtractRanges, type CursorRange } from '../core/ranges';
 import { pgTableRef, tableKey, type SourceTable } from '../core/table-name';
 import { isIntegerType, type PgColumn } from '../core/type-map';
 import type { ChunkRange } from '../core/types';
@@ -153,6 +153,25 @@ export async function estimateRows(pg: Pool, table: SourceTable, cursor: string,
   const sampled = Number(BigInt(r.last) - from);
   return Math.round((n * Number(BigInt(r.hi) - from)) / Math.max(1, sampled));
 }
+
+/**
+ * What a sync still has to copy: (watermark, end of the table] minus the
+ * ranges backfills copied, with its estimated row count.
+ */
+export async function pendingAfter(
+  pg: Pool,
+  table: SourceTable,
+  cursor: string,
+  watermark: string | null,
+  covered: CursorRange[],
+): Promise<{ ranges: CursorRange[]; rows: number }> {
+  const ranges = subtractRanges({ afterId: watermark, toId: INT8_MAX }, covered);
+  let rows = 0;
+  for (const r of ranges) rows += await estimateRows(pg, table, cursor, r.afterId, r.toId);
+  return { ranges, rows };
+}
+
+const INT8_MAX = '9223372036854775807';
 
 export interface CursorStats {
   /** Smallest and largest cursor values; null for an empty table. */

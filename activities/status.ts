@@ -1,11 +1,10 @@
 import type { Pool } from 'pg';
 import { SYNC_CONTROL } from '../core/ddl';
-import { subtractRanges } from '../core/ranges';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
 import { queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { chooseCursor, estimateRows, introspect } from './postgres';
+import { chooseCursor, introspect, pendingAfter } from './postgres';
 import { chQualified, chString, pgIdent } from '../core/quote';
 
 export interface TableStatus {
@@ -60,11 +59,9 @@ export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: stri
       const c = pgIdent(cursor);
       const max = await pg.query<{ hi: string | null }>(`SELECT max(${c})::text AS hi FROM ${ref}`);
       status.sourceMaxId = max.rows[0]?.hi ?? null;
-      const pending = status.sourceMaxId === null ? [] : subtractRanges({ afterId: status.watermark, toId: status.sourceMaxId }, covered);
-      let lag = 0;
-      for (const r of pending) lag += await estimateRows(pg, source, cursor, r.afterId, r.toId);
-      status.lagRows = lag;
-      status.lagSeconds = await lagSeconds(pg, ref, cursor, pending[0]?.afterId ?? null, lag);
+      const pending = await pendingAfter(pg, source, cursor, status.watermark, covered);
+      status.lagRows = pending.rows;
+      status.lagSeconds = await lagSeconds(pg, ref, cursor, pending.ranges[0]?.afterId ?? null, pending.rows);
     } catch (err) {
       status.error = (err as Error).message;
     }

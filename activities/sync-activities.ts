@@ -9,10 +9,10 @@ import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, typ
 import { countRange, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import { chooseCursor, countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk } from './postgres';
+import { chooseCursor, countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk, pendingAfter } from './postgres';
 import { checkRanges, chooseStrategy, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
-import { copyMissing, ensureRecheckTable, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
+import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { verifySegment } from './verify';
 
@@ -98,7 +98,6 @@ export function createActivities(deps: ActivityDeps) {
     const plan = await planFor(input.table);
     const { key, source, cursor } = plan;
     await ensureDestination(ch, plan);
-    await ensureRecheckTable(ch);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     // A watermark over an empty destination means its rows were dropped or
@@ -106,11 +105,10 @@ export function createActivities(deps: ActivityDeps) {
     if ((watermark !== null || covered.length > 0) && (await destinationIsEmpty(ch, plan))) {
       Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
       await writeResetMarker(ch, key);
-      return { plan, watermark: null, covered: [], pendingRows: await estimateRows(pg, source, cursor, null), rechecks: 0 };
+      return { plan, watermark: null, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
     }
-    let pendingRows = await estimateRows(pg, source, cursor, watermark);
-    for (const r of covered) pendingRows -= await estimateRows(pg, source, cursor, r.afterId, r.toId);
-    return { plan, watermark, covered, pendingRows: Math.max(0, pendingRows), rechecks: await pendingRechecks(ch, key) };
+    const pending = await pendingAfter(pg, source, cursor, watermark, covered);
+    return { plan, watermark, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
   }
 
   /**

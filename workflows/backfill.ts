@@ -61,8 +61,6 @@ export interface PartitionInput {
 
 export type PartitionResult = CopyTotals & { elapsedMs: number };
 
-/** Sent by a partition to its backfill after checkpoints, so the backfill's progress is live. */
-export const partitionProgressSignal = childProgressSignal;
 
 /**
  * A backfill of a cursor range: split into partitions sized from PostgreSQL's
@@ -97,7 +95,7 @@ export async function backfillTable(input: BackfillInput): Promise<BackfillResul
     };
   };
   setHandler(progressQuery, progress);
-  setHandler(partitionProgressSignal, ({ id, totals }) => {
+  setHandler(childProgressSignal, ({ id, totals }) => {
     if (!finished.has(id)) reports.set(id, totals);
     setCurrentDetails(detailsMarkdown(progress()));
   });

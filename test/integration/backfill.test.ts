@@ -1,12 +1,11 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readClickHouseConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
 import { spawnSync } from 'node:child_process';
 import { BIN, runCli, waitForOutput, type CliRun } from '../support/cli';
-import { envFor, pgPool, temporalClient } from '../support/harness';
+import { envFor, firstValue, pgPool, serverClickHouse, temporalClient } from '../support/harness';
 
 // Backfills on the Debian server, which has no dedup tokens: plain count()
 // (no FINAL) is exact only if nothing is ever inserted twice.
@@ -18,9 +17,7 @@ const procs: CliRun[] = [];
 
 beforeAll(async () => {
   pool = pgPool();
-  const cfg = readClickHouseConfig(envFor('server', database, 'x'));
-  if (cfg.kind !== 'server') throw new Error('expected a server');
-  ch = createClient({ url: cfg.url, username: cfg.username, password: cfg.password });
+  ch = serverClickHouse(envFor('server', database, 'x'));
   await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
   await ch.command({ query: `CREATE DATABASE ${database}` });
   temporal = await temporalClient();
@@ -33,7 +30,7 @@ afterAll(async () => {
   await pool?.end();
 });
 
-const one = async (sql: string) => (await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
+const one = (sql: string) => firstValue(ch, sql);
 const counts = async (table: string) => ({
   plain: await one(`SELECT toString(count()) AS n FROM ${database}.${table}`),
   distinct: await one(`SELECT toString(uniqExact(id)) AS n FROM ${database}.${table}`),

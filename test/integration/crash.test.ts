@@ -1,10 +1,9 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readClickHouseConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
 import { runCli, waitForOutput, type CliRun } from '../support/cli';
-import { envFor, pgPool, services } from '../support/harness';
+import { envFor, firstValue, pgPool, serverClickHouse, services } from '../support/harness';
 
 // The worst moment to die: a chunk is in ClickHouse, its checkpoint is not.
 // The Debian server has no dedup tokens, so only the resume check prevents a
@@ -24,9 +23,7 @@ describe('a worker killed between insert and checkpoint', () => {
     await createActivityLogs(pool, table);
     await seedActivityLogs(pool, { firstId: 1, count: ROWS, table });
     env = envFor('server', database, 'it-crash');
-    const cfg = readClickHouseConfig(env);
-    if (cfg.kind !== 'server') throw new Error('expected a server');
-    ch = createClient({ url: cfg.url, username: cfg.username, password: cfg.password });
+    ch = serverClickHouse(env);
     await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
     await ch.command({ query: `DROP TABLE IF EXISTS ${database}.${table}` });
   });
@@ -37,7 +34,7 @@ describe('a worker killed between insert and checkpoint', () => {
     await pool?.end();
   });
 
-  const count = async (sql: string) => (await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
+  const count = (sql: string) => firstValue(ch, sql);
 
   it('resumes without losing or duplicating a row', async () => {
     const crashing = runCli(['worker'], { ...env, PG2CH_TEST_CRASH_AFTER_INSERT: '1' });

@@ -11,7 +11,7 @@ import { startEmbeddedPostgres, type LocalPostgres } from '../../devstack/embedd
 import { freePorts } from '../../devstack/free-port';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devstack/temporal-dev-server';
 import { runCli, waitForOutput, type CliRun } from '../support/cli';
-import { services } from '../support/harness';
+import { firstValue, services } from '../support/harness';
 
 // Faults against services of this file's own, so stopping one disturbs no
 // other test: PostgreSQL, the Debian ClickHouse server (no dedup tokens, so
@@ -67,7 +67,7 @@ describe('faults: no loss and no duplicates', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const one = async (sql: string) => (await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
+  const one = (sql: string) => firstValue(ch, sql);
   const count = (table: string) => one(`SELECT toString(count()) AS n FROM ${DB}.${table}`).catch(() => '0');
   const checkpoints = (table: string) => one(`SELECT toString(count()) AS n FROM ${DB}.sync_control WHERE table_name = '${table}'`).catch(() => '0');
 

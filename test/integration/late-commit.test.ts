@@ -1,10 +1,9 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readClickHouseConfig } from '../../core/config';
 import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
 import { runCli, waitForOutput, type CliRun } from '../support/cli';
-import { envFor, pgPool } from '../support/harness';
+import { envFor, firstValue, pgPool, serverClickHouse } from '../support/harness';
 
 // Sequences hand out ids at insert time, not at commit time: a transaction
 // holding id N can commit after higher ids were synced and the watermark
@@ -24,9 +23,7 @@ describe('a row committed late, behind the watermark', () => {
     await createActivityLogs(pool, table);
     await seedActivityLogs(pool, { firstId: 1, count: 1_000, table });
     env = envFor('server', database, queue);
-    const cfg = readClickHouseConfig(env);
-    if (cfg.kind !== 'server') throw new Error('expected a server');
-    ch = createClient({ url: cfg.url, username: cfg.username, password: cfg.password });
+    ch = serverClickHouse(env);
     await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
     await ch.command({ query: `CREATE DATABASE ${database}` });
     const worker = runCli(['worker'], env);
@@ -40,7 +37,7 @@ describe('a row committed late, behind the watermark', () => {
     await pool?.end();
   });
 
-  const one = async (sql: string) => (await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
+  const one = (sql: string) => firstValue(ch, sql);
   const sync = async () => {
     const run = runCli(['sync', table, '--once', '--json'], env);
     procs.push(run);

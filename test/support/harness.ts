@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { readWorkerConfig, type WorkerConfig } from '../../core/config';
+import { readClickHouseConfig, readWorkerConfig, type WorkerConfig } from '../../core/config';
 import { createPg2chWorker, type Pg2chWorker } from '../../worker/create-worker';
 import './services';
 
@@ -56,4 +57,16 @@ export async function temporalClient(): Promise<Client> {
 
 export function pgPool(): pg.Pool {
   return new pg.Pool({ connectionString: services().pgUrl, max: 3, options: '-c TimeZone=UTC' });
+}
+
+/** A client of the ClickHouse server an env's CLICKHOUSE_URL names, for tests to look at what a sync wrote. */
+export function serverClickHouse(env: Record<string, string>): ClickHouseClient {
+  const cfg = readClickHouseConfig(env);
+  if (cfg.kind !== 'server') throw new Error('expected a server');
+  return createClient({ url: cfg.url, username: cfg.username, password: cfg.password });
+}
+
+/** The column `n` of a query's first row. */
+export async function firstValue(ch: ClickHouseClient, query: string): Promise<string> {
+  return (await (await ch.query({ query, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n;
 }

@@ -30,6 +30,9 @@ export interface PrepareResult {
 
 export interface BackfillRequest {
   plan: TablePlan;
+  /** What prepareTable found in ClickHouse: the watermark and the ranges backfills copied past it. */
+  watermark: string | null;
+  covered: CursorRange[];
   /** Inclusive cursor bounds; default: the whole table as it is now. */
   fromId?: string;
   toId?: string;
@@ -143,8 +146,8 @@ export function createActivities(deps: ActivityDeps) {
       range = from !== null && BigInt(from) >= BigInt(to) ? null : { afterId: from, toId: to };
     }
     if (range === null) return { range: null, skipped: [], partitions: [] };
-    const watermark = await readWatermark(ch, plan.key);
-    const done = mergeRanges([...(watermark === null ? [] : [{ afterId: null, toId: watermark }]), ...(await readCovered(ch, plan.key))]);
+    const { watermark } = input;
+    const done = mergeRanges([...(watermark === null ? [] : [{ afterId: null, toId: watermark }]), ...input.covered]);
     const todo = subtractRanges(range, done);
     const skipped = subtractRanges(range, todo);
     const sized = await Promise.all(todo.map(async (r) => ({ r, rows: await estimateRows(pg, source, cursor, r.afterId, r.toId) })));

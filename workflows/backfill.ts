@@ -100,10 +100,12 @@ export async function backfillTable(input: BackfillInput): Promise<BackfillResul
     setCurrentDetails(detailsMarkdown(progress()));
   });
 
-  const { plan } = await prepareTable({ table: input.table });
+  const { plan, watermark, covered } = await prepareTable({ table: input.table });
   stage = 'plan';
   const planned = await planBackfill({
     plan,
+    watermark,
+    covered,
     fromId: input.fromId,
     toId: input.toId,
     since: input.since,

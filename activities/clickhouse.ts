@@ -1,15 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createSyncControlSql, createSyncRecheckSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../core/ddl';
+import { addColumnSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED } from '../core/ddl';
+import { decodePosition } from '../core/keyset';
 import { UserError } from '../core/errors';
 import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
 import { mergeRanges, type CursorRange } from '../core/ranges';
-import type { ChunkRange, TablePlan } from '../core/types';
+import type { ChunkRange, ColumnPlan, TablePlan } from '../core/types';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
 import type { ClickHouseTarget } from './deps';
 
 export async function queryRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
   const rs = await ch.client.query({ query, format: 'JSONEachRow' });
   return rs.json<T>();
+}
+
+/**
+ * Settings for an insert. Where the server honours tokens every insert names
+ * one: the embedded engine keeps settings for the session, so an insert
+ * without one would reuse the previous insert's token and be dropped as its
+ * duplicate. A fresh token never matches; a given one makes a retry idempotent.
+ */
+export function insertSettings(ch: ClickHouseTarget, token?: string): Record<string, string> {
+  if (!ch.caps.dedupToken) return {};
+  return { insert_deduplication_token: token ?? `once:${randomUUID()}` };
 }
 
 export async function command(ch: ClickHouseTarget, query: string): Promise<void> {
@@ -24,39 +37,76 @@ export async function tableExists(ch: ClickHouseTarget, database: string, table:
   return rows[0]?.n !== '0';
 }
 
-/** Creates sync_control, sync_recheck and the destination table when missing; checks an existing one matches. */
-export async function ensureDestination(ch: ClickHouseTarget, plan: TablePlan): Promise<void> {
-  await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
-  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
-  const { database, table } = plan.destination;
-  const existing = await queryRows<{ name: string; type: string }>(
+async function columnsOf(ch: ClickHouseTarget, database: string, table: string): Promise<Map<string, string>> {
+  const rows = await queryRows<{ name: string; type: string }>(
     ch,
     `SELECT name, type FROM system.columns WHERE database = ${chString(database)} AND table = ${chString(table)}`,
   );
-  if (existing.length === 0) {
-    const layout = defaultLayout(plan.columns, plan.cursor);
-    await command(ch, createTableSql({ database, table, columns: plan.columns, layout, caps: ch.caps, cluster: ch.cluster }));
-    return;
+  return new Map(rows.map((c) => [c.name, c.type]));
+}
+
+/** The control tables, with columns later releases added. */
+async function ensureControlTables(ch: ClickHouseTarget): Promise<void> {
+  await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
+  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
+  const have = await columnsOf(ch, ch.database, SYNC_CONTROL);
+  for (const [name, chType] of SYNC_CONTROL_ADDED) {
+    if (!have.has(name)) await command(ch, addColumnSql(ch.database, SYNC_CONTROL, { name, chType }, ch.cluster));
   }
-  const have = new Map(existing.map((c) => [c.name, c.type]));
-  const norm = (t: string) => t.replace(/\s+/g, '');
+}
+
+const norm = (t: string) => t.replace(/\s+/g, '');
+
+/**
+ * Creates the control tables and the destination table when missing. An
+ * existing destination follows PostgreSQL: a column added there is added
+ * (with the value PostgreSQL gives older rows, when `defaultFor` knows it); a
+ * column dropped or retyped there stops the sync, before anything is
+ * written, with the fix. Returns the columns it added.
+ */
+export async function ensureDestination(
+  ch: ClickHouseTarget,
+  plan: TablePlan,
+  defaultFor: (column: ColumnPlan) => Promise<string | undefined> = async () => undefined,
+): Promise<string[]> {
+  await ensureControlTables(ch);
+  const { database, table } = plan.destination;
+  const have = await columnsOf(ch, database, table);
+  if (have.size === 0) {
+    await command(ch, createTableSql({ database, table, columns: plan.columns, layout: plan.layout, caps: ch.caps }));
+    return [];
+  }
+  const where = `${database}.${table}`;
+  const copied = new Set(plan.columns.map((c) => c.name));
+  for (const [name, type] of have) {
+    if (copied.has(name) || plan.excluded.includes(name)) continue;
+    throw new UserError(
+      `column ${JSON.stringify(name)} of ClickHouse table ${where} is no longer in PostgreSQL table ${plan.key} (dropped or renamed there); nothing was copied. ` +
+        `To keep it in ClickHouse (new rows get its default), add ${JSON.stringify(name)} to exclude for ${plan.key} in the config file; ` +
+        `to drop it: ALTER TABLE ${chQualified(database, table)} DROP COLUMN ${chIdent(name)} (a ${type})`,
+      'SchemaChanged',
+    );
+  }
+  const added: ColumnPlan[] = [];
   for (const col of plan.columns) {
     const type = have.get(col.name);
-    if (type === undefined) {
+    if (type === undefined) added.push(col);
+    // A column PostgreSQL made NOT NULL may stay Nullable in ClickHouse.
+    else if (norm(type) !== norm(col.chType) && norm(type) !== norm(`Nullable(${col.chType})`)) {
       throw new UserError(
-        `ClickHouse table ${database}.${table} has no column ${JSON.stringify(col.name)} (PostgreSQL type ${col.pgType}); ` +
-          `add it with ALTER TABLE ... ADD COLUMN ${chIdent(col.name)} ${col.chType}, or drop the table to recreate it`,
-        'SchemaMismatch',
-      );
-    }
-    if (norm(type) !== norm(col.chType)) {
-      throw new UserError(
-        `ClickHouse column ${database}.${table}.${col.name} is ${type} but PostgreSQL ${col.pgType} needs ${col.chType}; ` +
-          `change the column type or drop the table to recreate it`,
-        'SchemaMismatch',
+        `column ${JSON.stringify(col.name)} changed type: PostgreSQL ${col.pgType} maps to ${col.chType}, but ClickHouse ${where}.${col.name} is ${type}; nothing was copied. ` +
+          `Fix: ALTER TABLE ${chQualified(database, table)} MODIFY COLUMN ${chIdent(col.name)} ${col.chType} if its values convert, ` +
+          `or keep ${type} with types: {${JSON.stringify(col.name)}: ${JSON.stringify(type)}} for ${plan.key} in the config file, or drop the ClickHouse table to copy ${plan.key} again`,
+        'SchemaChanged',
       );
     }
   }
+  for (const col of added) {
+    const value = await defaultFor(col);
+    const defaultSql = value === undefined ? undefined : `CAST(${chString(value)} AS ${col.chType})`;
+    await command(ch, addColumnSql(database, table, col, plan.layout.cluster, defaultSql));
+  }
+  return added.map((c) => c.name);
 }
 
 /** workflow_id of the marker row written when a destination's data is found gone. */
@@ -75,6 +125,22 @@ export async function readWatermark(ch: ClickHouseTarget, key: string): Promise<
   );
   const row = rows[0];
   return row && row.n !== '0' ? row.wm : null;
+}
+
+/**
+ * A timestamp cursor's watermark candidates: the tiebreaks checkpointed at the
+ * latest time. Usually one; the caller picks the largest in PostgreSQL's order.
+ */
+export async function readKeysetWatermark(ch: ClickHouseTarget, key: string): Promise<{ micros: string; keys: string[] } | null> {
+  const t = chQualified(ch.database, SYNC_CONTROL);
+  const live = `${sinceReset(ch, key)} AND workflow_id NOT LIKE ${chString(BACKFILL_ID_PREFIX + '%')}`;
+  const rows = await queryRows<{ us: string; k: string }>(
+    ch,
+    `SELECT DISTINCT toString(last_max_id) AS us, ifNull(last_key, '') AS k FROM ${t}
+      WHERE ${live} AND last_max_id = (SELECT max(last_max_id) FROM ${t} WHERE ${live})`,
+  );
+  if (rows.length === 0) return null;
+  return { micros: rows[0]!.us, keys: rows.map((r) => r.k) };
 }
 
 /** This table's sync_control rows that still count: none from before the latest reset marker. */
@@ -140,7 +206,7 @@ export async function insertTsv(
   dedupToken: string | undefined,
   abortSignal?: AbortSignal,
 ): Promise<void> {
-  const settings: Record<string, string> = dedupToken ? { insert_deduplication_token: dedupToken } : {};
+  const settings = insertSettings(ch, dedupToken);
   const { database, table } = plan.destination;
   const names = [database, table, ...plan.columns.map((c) => c.name)];
   // The zero-copy insert accepts plain identifiers only; other names take the string path.
@@ -181,25 +247,32 @@ export async function writeCheckpoint(
   range: ChunkRange,
   rows: number,
   workflowId: string,
+  runId: string,
 ): Promise<void> {
-  await insertSyncControl(
-    ch,
-    { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId },
-    ch.caps.dedupToken ? `checkpoint:${plan.key}:${range.afterId}:${range.toId}` : undefined,
-  );
+  // A retried checkpoint is written once; a later run (after the destination
+  // was emptied and refilled) writes its own.
+  const token = `checkpoint:${plan.key}:${range.afterId}:${range.toId}:${runId}`;
+  if (plan.keyset) {
+    // last_max_id holds the time, last_key the tiebreak; after_id is not used for keyset ranges.
+    const p = decodePosition(range.toId);
+    await insertSyncControl(ch, { key: plan.key, lastMaxId: p.micros, lastKey: p.key ?? '', afterId: null, rows, workflowId }, token);
+    return;
+  }
+  await insertSyncControl(ch, { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId }, token);
 }
 
 /** One row of sync_control, stamped with the server's date and time. */
 async function insertSyncControl(
   ch: ClickHouseTarget,
-  row: { key: string; lastMaxId: string; afterId: string | null; rows: number; workflowId: string },
+  row: { key: string; lastMaxId: string; lastKey?: string; afterId: string | null; rows: number; workflowId: string },
   dedupToken?: string,
 ): Promise<void> {
   const after = row.afterId === null ? 'NULL' : intLiteral(row.afterId);
+  const lastKey = row.lastKey === undefined ? 'NULL' : chString(row.lastKey);
   await ch.client.command({
     query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)}
-      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id)
-      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)})`,
-    clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken } : {},
+      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id, last_key)
+      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)}, ${lastKey})`,
+    clickhouse_settings: insertSettings(ch, dedupToken),
   });
 }

@@ -14,7 +14,7 @@ import { SYNC_RECHECK } from '../core/ddl';
 import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
 import { pgTableRef } from '../core/table-name';
 import type { ChunkRange, TablePlan } from '../core/types';
-import { insertTsv, queryRows } from './clickhouse';
+import { insertSettings, insertTsv, queryRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
 import { rangeWhere, withClient } from './postgres';
 
@@ -41,6 +41,7 @@ export async function noteChunk(ch: ClickHouseTarget, key: string, range: ChunkR
   await ch.client.command({
     query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
       VALUES (${chString(key)}, ${range.afterId === null ? 'NULL' : intLiteral(range.afterId)}, ${intLiteral(range.toId)}, ${intLiteral(atRead.xmin)}, ${intLiteral(atRead.xmax)}, 0, 0, now())`,
+    clickhouse_settings: insertSettings(ch),
   });
   return true;
 }
@@ -99,6 +100,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
     await ch.client.command({
       query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
         VALUES (${chString(plan.key)}, ${p.afterId === null ? 'NULL' : intLiteral(p.afterId)}, ${intLiteral(p.toId)}, ${intLiteral(p.snapshotXmin)}, ${intLiteral(p.readyAt)}, 1, ${found}, now())`,
+      clickhouse_settings: insertSettings(ch),
     });
     checked++;
     copied += found;

@@ -4,15 +4,21 @@ import { UserError } from '../core/errors';
 import { pgIdent, pgString } from '../core/quote';
 import { afterIdFor, subtractRanges, type CursorRange } from '../core/ranges';
 import { pgTableRef, tableKey, type SourceTable } from '../core/table-name';
-import { isIntegerType, type PgColumn } from '../core/type-map';
-import type { ChunkRange } from '../core/types';
+import { keysetWhere, microsOf, encodePosition } from '../core/keyset';
+import type { SourceSchema } from '../core/table-plan';
+import type { PgColumn } from '../core/type-map';
+import type { ChunkRange, ColumnPlan, TablePlan } from '../core/types';
 
-export interface SourceSchema {
-  columns: PgColumn[];
-  primaryKey: string[];
+export { chooseCursor } from '../core/table-plan';
+export type { SourceSchema };
+
+/** A column PostgreSQL added with a constant default: rows older than the column read it from the catalog. */
+export interface SourceColumn extends PgColumn {
+  /** pg_attribute.attmissingval as text ('{5}'), when the column has one. */
+  missing?: string;
 }
 
-export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSchema> {
+export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSchema & { columns: SourceColumn[] }> {
   const ref = pgTableRef(table);
   const found = await pg.query<{ oid: string | null }>(`SELECT to_regclass(${pgString(ref)})::oid::text AS oid`);
   const oid = found.rows[0]?.oid;
@@ -22,10 +28,19 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
       'MissingTable',
     );
   }
-  const cols = await pg.query<{ name: string; type: string; typname: string; typtype: string; notnull: boolean }>(
+  // Domains are read as their base type; arrays carry their element type.
+  const cols = await pg.query<{
+    name: string; type: string; typname: string; typtype: string; notnull: boolean;
+    base_type: string | null; elem_typname: string | null; elem_typtype: string | null; missing: string | null;
+  }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-            t.typname, t.typtype::text AS typtype, a.attnotnull AS notnull
+            bt.typname, bt.typtype::text AS typtype, a.attnotnull AS notnull,
+            CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+            et.typname AS elem_typname, et.typtype::text AS elem_typtype,
+            CASE WHEN a.atthasmissing THEN a.attmissingval::text END AS missing
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+       JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+       LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
       WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
     [oid],
@@ -39,30 +54,34 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     [oid],
   );
   return {
-    columns: cols.rows.map((r) => ({ name: r.name, type: r.type, typname: r.typname, typtype: r.typtype, notNull: r.notnull })),
+    columns: cols.rows.map((r): SourceColumn => ({
+      name: r.name,
+      type: r.type,
+      typname: r.typname,
+      typtype: r.typtype,
+      notNull: r.notnull,
+      ...(r.base_type ? { baseType: r.base_type } : {}),
+      ...(r.elem_typname ? { elemTypname: r.elem_typname, elemTyptype: r.elem_typtype ?? 'b' } : {}),
+      ...(r.missing !== null ? { missing: r.missing } : {}),
+    })),
     primaryKey: pk.rows.map((r) => r.name),
   };
-}
-
-/** The column chunks are cut by: the single-column integer primary key, else an integer `id`. */
-export function chooseCursor(schema: SourceSchema, key: string): string {
-  const byName = new Map(schema.columns.map((c) => [c.name, c]));
-  const pk = schema.primaryKey.length === 1 ? byName.get(schema.primaryKey[0]!) : undefined;
-  if (pk && isIntegerType(pk.typname)) return pk.name;
-  const id = byName.get('id');
-  if (id && isIntegerType(id.typname)) return id.name;
-  throw new UserError(
-    `table ${key} has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id"`,
-    'MissingCursor',
-  );
 }
 
 /** The cursor range (afterId, toId] as a PostgreSQL predicate; no lower bound for a table's first chunk. */
 export function rangeWhere(cursor: string, afterId: string | null, toId?: string): string {
   const c = pgIdent(cursor);
-  const parts = [afterId === null ? `${c} IS NOT NULL` : `${c} > ${pgString(afterId)}`];
-  if (toId !== undefined) parts.push(`${c} <= ${pgString(toId)}`);
+  // Bounds are int8: an int2 or int4 cursor compares with them as they are (the int4 literal '9223372036854775807' would fail).
+  const parts = [afterId === null ? `${c} IS NOT NULL` : `${c} > ${pgString(afterId)}::int8`];
+  if (toId !== undefined) parts.push(`${c} <= ${pgString(toId)}::int8`);
   return parts.join(' AND ');
+}
+
+// Workflow input can come from any Temporal client: checked, and sent as a parameter.
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHUNK_ROWS) {
+    throw new UserError(`chunk size must be a whole number from 1 to ${MAX_CHUNK_ROWS}, got ${JSON.stringify(limit)}`, 'BadInput');
+  }
 }
 
 /** The next chunk after the watermark: at most `limit` rows, none past `upTo`, found through the cursor's index. */
@@ -74,10 +93,7 @@ export async function nextChunk(
   limit: number,
   upTo?: string,
 ): Promise<ChunkRange | null> {
-  // Workflow input can come from any Temporal client: checked, and sent as a parameter.
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHUNK_ROWS) {
-    throw new UserError(`chunk size must be a whole number from 1 to ${MAX_CHUNK_ROWS}, got ${JSON.stringify(limit)}`, 'BadInput');
-  }
+  checkLimit(limit);
   const c = pgIdent(cursor);
   const r = await pg.query<{ rows: string; to_id: string | null }>(
     `SELECT count(*)::text AS rows, max(${c})::text AS to_id
@@ -89,12 +105,36 @@ export async function nextChunk(
   return { afterId, toId: row.to_id, rows: Number(row.rows) };
 }
 
-export function countRangeSql(table: SourceTable, cursor: string, range: ChunkRange): string {
-  return `SELECT count(*)::text AS n FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, range.afterId, range.toId)}`;
+/** A chunk's rows as a PostgreSQL predicate, for either kind of cursor. */
+export function planWhere(plan: Pick<TablePlan, 'cursor' | 'keyset'>, afterId: string | null, toId?: string): string {
+  return plan.keyset ? keysetWhere(plan.keyset, afterId, toId) : rangeWhere(plan.cursor, afterId, toId);
 }
 
-export function selectRangeSql(table: SourceTable, cursor: string, selectList: string[], range: ChunkRange): string {
-  return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, range.afterId, range.toId)}`;
+/** The next chunk of a timestamp cursor: at most `limit` rows in (time, tiebreak) order; ends at its last row. */
+export async function nextKeysetChunk(pg: Pool, plan: TablePlan, afterId: string | null, limit: number, upTo?: string): Promise<ChunkRange | null> {
+  checkLimit(limit);
+  const ks = plan.keyset!;
+  const t = pgIdent(ks.time);
+  const k = pgIdent(ks.tiebreak);
+  // Output names differ from the ordered columns: ORDER BY would otherwise sort the text.
+  const r = await pg.query<{ n_rows: string; last_us: string; last_key: string }>(
+    `SELECT n::text AS n_rows, ${microsOf('t')} AS last_us, k::text AS last_key
+       FROM (SELECT t, k, count(*) OVER () AS n
+               FROM (SELECT ${t} AS t, ${k} AS k FROM ${pgTableRef(plan.source)} WHERE ${keysetWhere(ks, afterId, upTo)} ORDER BY ${t}, ${k} LIMIT $1) a) b
+      ORDER BY b.t DESC, b.k DESC LIMIT 1`,
+    [limit],
+  );
+  const row = r.rows[0];
+  if (!row) return null;
+  return { afterId, toId: encodePosition({ micros: row.last_us, key: row.last_key }), rows: Number(row.n_rows) };
+}
+
+export function countRangeSql(plan: TablePlan, range: ChunkRange): string {
+  return `SELECT count(*)::text AS n FROM ${pgTableRef(plan.source)} WHERE ${planWhere(plan, range.afterId, range.toId)}`;
+}
+
+export function selectRangeSql(plan: TablePlan, selectList: string[], range: ChunkRange): string {
+  return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${planWhere(plan, range.afterId, range.toId)}`;
 }
 
 /**
@@ -227,4 +267,47 @@ export async function cursorRangeForTimes(
   const row = r.rows[0];
   if (!row || row.lo === null || row.hi === null) return null;
   return { afterId: afterIdFor(row.lo), toId: row.hi };
+}
+
+/** The table's columns, types and nullability as one string: a chunk compares it with its plan's. */
+export async function sourceSignature(pg: Pool | PoolClient, table: SourceTable): Promise<string> {
+  const r = await pg.query<{ sig: string | null }>(
+    `SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, ', ' ORDER BY a.attnum) AS sig
+       FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [pgTableRef(table)],
+  );
+  return r.rows[0]?.sig ?? '';
+}
+
+/**
+ * The value rows older than a column hold, rendered as the copy renders it,
+ * when PostgreSQL added the column with a constant default (its "missing
+ * value"); undefined otherwise.
+ */
+export async function missingDefault(pg: Pool, plan: TablePlan, col: ColumnPlan): Promise<string | undefined> {
+  if (col.pgType.startsWith('(') || col.pgType.endsWith(']')) return undefined;
+  try {
+    const r = await pg.query<{ v: string | null }>(
+      `SELECT (${col.select})::text AS v
+         FROM (SELECT (a.attmissingval::text::${col.pgType}[])[1] AS ${pgIdent(col.name)}
+                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.atthasmissing) s`,
+      [pgTableRef(plan.source), col.name],
+    );
+    return r.rows[0]?.v ?? undefined;
+  } catch {
+    // A default ClickHouse cannot hold: older rows keep the column's own default.
+    return undefined;
+  }
+}
+
+/** Rows a keyset sync still has to copy: exact when few, else the table's estimate. */
+export async function keysetPending(pg: Pool, plan: Pick<TablePlan, 'source' | 'cursor' | 'keyset'>, afterPos: string | null): Promise<number> {
+  const ref = pgTableRef(plan.source);
+  const r = await pg.query<{ n: string; est: string }>(
+    `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${ref} WHERE ${planWhere(plan, afterPos)} LIMIT ${EXACT_COUNT_LIMIT + 1}) s)::text AS n,
+            (SELECT greatest(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1))::text AS est`,
+    [ref],
+  );
+  const n = Number(r.rows[0]!.n);
+  return n <= EXACT_COUNT_LIMIT ? n : Math.max(n, Number(r.rows[0]!.est));
 }

@@ -1,12 +1,12 @@
 import { Client, type PoolClient } from 'pg';
 import type { PostgresConfig } from '../core/config';
 import { UserError } from '../core/errors';
-import { chIdent, chQualified, chString, pgIdent, pgString } from '../core/quote';
+import { chIdent, chQualified, chString, pgIdent } from '../core/quote';
 import { chRangeWhere } from './clickhouse';
-import { rangeWhere } from './postgres';
+import { planWhere } from './postgres';
 import { pgTableRef } from '../core/table-name';
 import { outOfRangeMessage } from '../core/type-map';
-import type { ChunkRange, CopyStrategy, TablePlan } from '../core/types';
+import type { ChunkRange, ColumnPlan, CopyStrategy, TablePlan } from '../core/types';
 import type { ClickHouseTarget } from './deps';
 
 /**
@@ -50,24 +50,34 @@ async function defaultDateStyleIsIso(cfg: PostgresConfig): Promise<boolean> {
   }
 }
 
-/** Stops before anything is written if a value in the range is outside what its column holds. */
-export async function checkRanges(client: PoolClient, plan: TablePlan, range: ChunkRange): Promise<void> {
-  const guarded = plan.columns.filter((c) => c.range);
-  if (guarded.length === 0) return;
-  const bad = guarded.map((col) => {
-    const v = `${pgIdent(col.name)}::${col.range!.pgType}`;
-    return `(${v} < ${pgString(col.range!.from)} OR ${v} >= ${pgString(col.range!.to)})`;
-  });
+/**
+ * The first value in the range a column's ClickHouse type cannot hold, with
+ * how many rows hold such values; null when there are none.
+ */
+export async function findUnheld(
+  client: PoolClient,
+  plan: TablePlan,
+  range: ChunkRange,
+): Promise<{ column: ColumnPlan; value: string; rows: number } | null> {
+  const guarded = plan.columns.filter((c) => c.guard);
+  if (guarded.length === 0) return null;
+  const bad = guarded.map((col) => `(${col.guard!.when})`);
   const which = bad.map((b, i) => `WHEN ${b} THEN ${i}`).join(' ');
   const value = bad.map((b, i) => `WHEN ${b} THEN ${pgIdent(guarded[i]!.name)}::text`).join(' ');
-  const r = await client.query<{ i: number; v: string }>(
-    `SELECT CASE ${which} END AS i, CASE ${value} END AS v FROM ${pgTableRef(plan.source)}
-      WHERE ${rangeWhere(plan.cursor, range.afterId, range.toId)} AND (${bad.join(' OR ')}) LIMIT 1`,
+  const r = await client.query<{ i: number; v: string; n: string }>(
+    `SELECT CASE ${which} END AS i, CASE ${value} END AS v, count(*) OVER ()::text AS n FROM ${pgTableRef(plan.source)}
+      WHERE ${planWhere(plan, range.afterId, range.toId)} AND (${bad.join(' OR ')}) LIMIT 1`,
   );
   const row = r.rows[0];
-  if (!row) return;
-  const col = guarded[row.i]!;
-  throw new UserError(outOfRangeMessage(col.name, col.chType.replace(/^Nullable\((.*)\)$/, '$1'), col.range!, row.v), 'OutOfRange');
+  return row ? { column: guarded[row.i]!, value: row.v, rows: Number(row.n) } : null;
+}
+
+/** Stops before anything is written if a value in the range is outside what its column holds. */
+export async function checkRanges(client: PoolClient, plan: TablePlan, range: ChunkRange): Promise<void> {
+  const found = await findUnheld(client, plan, range);
+  if (!found) return;
+  const { column, value } = found;
+  throw new UserError(outOfRangeMessage(column.name, column.chType.replace(/^Nullable\((.*)\)$/, '$1'), column.guard!.holds, value), 'OutOfRange');
 }
 
 /** INSERT ... SELECT FROM postgresql(): built here, run in-process; never logged, never in a payload. */

@@ -11,12 +11,7 @@ import { selectRangeSql } from './postgres';
  * parsed into JavaScript values, and int8 never becomes a JS number.
  */
 export function copyStatement(plan: TablePlan, range: ChunkRange): string {
-  const select = selectRangeSql(
-    plan.source,
-    plan.cursor,
-    plan.columns.map((c) => c.select),
-    range,
-  );
+  const select = selectRangeSql(plan, plan.columns.map((c) => c.select), range);
   return `COPY (${select}) TO STDOUT`;
 }
 

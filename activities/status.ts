@@ -2,9 +2,13 @@ import type { Pool } from 'pg';
 import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
-import { queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
+import { encodePosition, describePosition, timeLiteral } from '../core/keyset';
+import { buildPlan } from '../core/table-plan';
+import { parseTableSettings, type TableSettings } from '../core/table-settings';
+import type { TablePlan } from '../core/types';
+import { queryRows, readCovered, readKeysetWatermark, readWatermark, tableExists } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { chooseCursor, introspect, pendingAfter } from './postgres';
+import { introspect, keysetPending, pendingAfter, planWhere } from './postgres';
 import { chQualified, chString, pgIdent } from '../core/quote';
 
 export interface TableStatus {
@@ -32,7 +36,13 @@ async function knownTables(ch: ClickHouseTarget): Promise<string[]> {
 }
 
 /** Read-only: never creates a table, on either side. */
-export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: string[] | undefined): Promise<TableStatus[]> {
+export async function tableStatuses(
+  pg: Pool,
+  ch: ClickHouseTarget,
+  tables: string[] | undefined,
+  settings: Record<string, TableSettings> = {},
+  defaults: TableSettings = {},
+): Promise<TableStatus[]> {
   const hasControl = await tableExists(ch, ch.database, SYNC_CONTROL);
   const keys = tables && tables.length > 0 ? tables.map((t) => tableKey(parseTableName(t))) : hasControl ? await knownTables(ch) : [];
   const out: TableStatus[] = [];
@@ -41,8 +51,10 @@ export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: stri
     out.push(status);
     try {
       let covered: Awaited<ReturnType<typeof readCovered>> = [];
+      const source = parseTableName(key);
+      const plan = buildPlan(source, await introspect(pg, source), parseTableSettings({ ...defaults, ...settings[key] }), { caps: ch.caps, database: ch.database });
       if (hasControl) {
-        status.watermark = await readWatermark(ch, key);
+        status.watermark = plan.keyset ? await keysetWatermarkText(ch, plan) : await readWatermark(ch, key);
         covered = await readCovered(ch, key);
         const last = await queryRows<{ at: string; rows: string }>(
           ch,
@@ -53,9 +65,12 @@ export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: stri
         status.lastSyncAt = at > 0 ? at * 1000 : null;
         status.rowsSynced = Number(last[0]?.rows ?? 0);
       }
-      const source = parseTableName(key);
-      const cursor = chooseCursor(await introspect(pg, source), key);
       const ref = pgTableRef(source);
+      if (plan.keyset) {
+        await keysetLag(pg, ch, plan, status);
+        continue;
+      }
+      const { cursor } = plan;
       const c = pgIdent(cursor);
       const max = await pg.query<{ hi: string | null }>(`SELECT max(${c})::text AS hi FROM ${ref}`);
       status.sourceMaxId = max.rows[0]?.hi ?? null;
@@ -67,6 +82,27 @@ export async function tableStatuses(pg: Pool, ch: ClickHouseTarget, tables: stri
     }
   }
   return out;
+}
+
+/** The watermark of a timestamp cursor, as people read it. */
+async function keysetWatermarkText(ch: ClickHouseTarget, plan: Pick<TablePlan, 'key' | 'keyset'>): Promise<string | null> {
+  const found = await readKeysetWatermark(ch, plan.key);
+  return found ? describePosition(plan.keyset!, encodePosition({ micros: found.micros, key: found.keys.sort().at(-1) })) : null;
+}
+
+/** Lag of a timestamp cursor: rows past the watermark's time, and how old the oldest of them is. */
+async function keysetLag(pg: Pool, ch: ClickHouseTarget, plan: Pick<TablePlan, 'key' | 'keyset' | 'cursor' | 'source'>, status: TableStatus): Promise<void> {
+  const found = await readKeysetWatermark(ch, plan.key);
+  const after = found ? encodePosition({ micros: found.micros }) : null;
+  const t = pgIdent(plan.cursor);
+  const ref = pgTableRef(plan.source);
+  const r = await pg.query<{ hi: string | null; oldest: string | null }>(
+    `SELECT max(${t})::text AS hi, extract(epoch FROM now() - (SELECT min(${t}) FROM ${ref} WHERE ${planWhere(plan, after)} AND ${t} > ${after ? timeLiteral(plan.keyset!, found!.micros) : "'-infinity'"}))::float8::text AS oldest FROM ${ref}`,
+  );
+  status.sourceMaxId = r.rows[0]?.hi ?? null;
+  status.lagRows = await keysetPending(pg, plan, after);
+  const oldest = r.rows[0]?.oldest;
+  status.lagSeconds = oldest === null || oldest === undefined ? 0 : Math.max(0, Math.round(Number(oldest)));
 }
 
 async function lagSeconds(pg: Pool, ref: string, cursor: string, afterId: string | null, lagRows: number): Promise<number | null> {

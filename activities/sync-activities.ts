@@ -2,15 +2,17 @@ import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { pgIdent } from '../core/quote';
-import { mapColumn } from '../core/type-map';
+import { buildPlan } from '../core/table-plan';
+import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
+import { encodePosition, lookbackFrom } from '../core/keyset';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readKeysetWatermark, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import { chooseCursor, countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, nextChunk, pendingAfter } from './postgres';
-import { checkRanges, chooseStrategy, pullSql } from './pull';
+import { countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
+import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
@@ -18,8 +20,12 @@ import { verifySegment } from './verify';
 
 export interface PrepareResult {
   plan: TablePlan;
-  /** Last checkpointed cursor value; null when nothing was synced yet. */
+  /** Last checkpointed cursor value (a keyset position for timestamp cursors); null when nothing was synced yet. */
   watermark: string | null;
+  /** Where this run starts: the watermark, or before it by the updated mode's lookback. */
+  startAfter: string | null;
+  /** Columns PostgreSQL gained that were added to ClickHouse by this run. */
+  addedColumns: string[];
   /** Ranges past the watermark that backfills copied already: the sync jumps over them. */
   covered: CursorRange[];
   /** Rows past the watermark still to copy (estimated when many). */
@@ -73,34 +79,42 @@ export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
 
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
-  async function planFor(table: string): Promise<TablePlan> {
+  async function planFor(table: string, rawSettings?: TableSettings): Promise<TablePlan> {
     let source;
     try {
       source = parseTableName(table);
     } catch (e) {
       throw new UserError((e as Error).message, 'BadTableName');
     }
-    const key = tableKey(source);
+    let settings: TableSettings;
+    try {
+      settings = parseTableSettings(rawSettings, `settings of ${tableKey(source)}`);
+    } catch (e) {
+      if (e instanceof SettingsError) throw new UserError(e.message, 'BadConfig');
+      throw e;
+    }
     const schema = await introspect(pg, source);
-    const cursor = chooseCursor(schema, key);
     const base = {
-      key,
-      source,
-      // Same-named tables of different schemas must not share a destination.
-      destination: { database: ch.database, table: source.schema === 'public' ? source.name : `${source.schema}_${source.name}` },
-      cursor,
-      columns: schema.columns.map((c) => mapColumn(c, ch.caps, c.name === cursor)),
-      dedupToken: ch.caps.dedupToken,
-      clickhouseVersion: ch.caps.version,
+      ...buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }),
+      sourceSignature: await sourceSignature(pg, source),
     };
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
 
+  /** Backfills, verify and late-commit rechecks cut ranges by an integer cursor. */
+  function requireIntegerCursor(plan: TablePlan, what: string): void {
+    if (plan.keyset) {
+      throw new UserError(`${what} needs an integer cursor, and ${plan.key} is synced by the timestamp ${JSON.stringify(plan.cursor)} (mode ${plan.mode}); run pg2ch sync ${plan.key} instead`, 'BadInput');
+    }
+  }
+
   /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
-  async function prepareTable(input: { table: string }): Promise<PrepareResult> {
-    const plan = await planFor(input.table);
+  async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
+    const plan = await planFor(input.table, input.settings);
     const { key, source, cursor } = plan;
-    await ensureDestination(ch, plan);
+    const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
+    if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
+    if (plan.keyset) return prepareKeyset(plan, addedColumns);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     // A watermark over an empty destination means its rows were dropped or
@@ -108,10 +122,27 @@ export function createActivities(deps: ActivityDeps) {
     if ((watermark !== null || covered.length > 0) && (await destinationIsEmpty(ch, plan))) {
       Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
       await writeResetMarker(ch, key);
-      return { plan, watermark: null, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
+      return { plan, watermark: null, startAfter: null, addedColumns, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
     }
     const pending = await pendingAfter(pg, source, cursor, watermark, covered);
-    return { plan, watermark, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
+    return { plan, watermark, startAfter: watermark, addedColumns, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
+  }
+
+  /** prepareTable for a timestamp cursor: the watermark is a (time, tiebreak) position. */
+  async function prepareKeyset(plan: TablePlan, addedColumns: string[]): Promise<PrepareResult> {
+    const ks = plan.keyset!;
+    let watermark: string | null = null;
+    const found = await readKeysetWatermark(ch, plan.key);
+    if (found && (await destinationIsEmpty(ch, plan))) {
+      Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: plan.key });
+      await writeResetMarker(ch, plan.key);
+    } else if (found) {
+      // Several chunks may end at one time: the largest tiebreak in PostgreSQL's own order.
+      const r = await pg.query<{ k: string }>(`SELECT x AS k FROM unnest($1::text[]) x ORDER BY x::${ks.tiebreakType} DESC LIMIT 1`, [found.keys]);
+      watermark = encodePosition({ micros: found.micros, key: r.rows[0]!.k });
+    }
+    const startAfter = lookbackFrom(watermark, plan.lookbackSeconds);
+    return { plan, watermark, startAfter, addedColumns, covered: [], pendingRows: await keysetPending(pg, plan, startAfter), rechecks: 0 };
   }
 
   /**
@@ -123,6 +154,7 @@ export function createActivities(deps: ActivityDeps) {
   async function planBackfill(input: BackfillRequest): Promise<BackfillPlan> {
     const { plan } = input;
     const { source, cursor } = plan;
+    requireIntegerCursor(plan, 'pg2ch backfill');
     checkCursorValues(input);
     if (!Number.isInteger(input.partitions) || input.partitions < 1 || input.partitions > MAX_PARTITIONS) {
       throw new UserError(`--partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(input.partitions)}`, 'BadInput');
@@ -164,6 +196,7 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */
   async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number; upTo?: string }): Promise<ChunkRange | null> {
+    if (input.plan.keyset) return nextKeysetChunk(pg, input.plan, input.afterId, input.chunkRows, input.upTo);
     return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo);
   }
 
@@ -180,16 +213,30 @@ export function createActivities(deps: ActivityDeps) {
     return inSnapshot(pg, async (client) => {
       // First statement: fixes the snapshot the count and the COPY read in.
       const atRead = await snapshotHorizon(client);
-      const noteOpenTransactions = () => noteChunk(ch, plan.key, range, atRead);
+      // Late commits are rechecked by integer ranges; keyset tables re-read through their lookback.
+      const noteOpenTransactions = async () => (plan.keyset ? undefined : noteChunk(ch, plan.key, range, atRead));
+      // A column added, dropped or retyped since the plan: a new run plans again (ClickHouse follows) before copying.
+      if ((await sourceSignature(client, plan.source)) !== plan.sourceSignature) {
+        throw new UserError(`the columns of ${plan.key} changed in PostgreSQL since this run planned its copy; the sync plans again`, 'SourceChanged');
+      }
+      if (plan.outOfRange !== 'fail') {
+        const unheld = await findUnheld(client, plan, range);
+        if (unheld) {
+          ctx.log.warn(`${unheld.rows} values ClickHouse cannot hold were ${plan.outOfRange === 'clamp' ? 'clamped' : 'set to NULL'}`, {
+            table: plan.key, column: unheld.column.name, first: unheld.value, holds: unheld.column.guard?.holds,
+          });
+        }
+      }
       // The count, in the COPY's snapshot, feeds the dedup token and the resume
       // check; a server without tokens needs it only when resuming.
       let rows: number | undefined;
       if (plan.dedupToken || resuming) {
-        const counted = await client.query<{ n: string }>(countRangeSql(plan.source, plan.cursor, range));
+        const counted = await client.query<{ n: string }>(countRangeSql(plan, range));
         rows = Number(counted.rows[0]!.n);
       }
       const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
-      if (resuming && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
+      // Keyset ranges are not counted: a replay collapses onto the copies present (ReplacingMergeTree by the row's key).
+      if (resuming && !plan.keyset && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
         ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
         return { rows, bytes: 0, skipped: true };
       }
@@ -200,7 +247,7 @@ export function createActivities(deps: ActivityDeps) {
           await ch.client.command({
             query: pullSql(plan, range, deps.pgSource),
             // Text without an offset (timestamp) is read as UTC wall-clock time, as in the push path.
-            clickhouse_settings: { session_timezone: 'UTC', ...(token ? { insert_deduplication_token: token } : {}) },
+            clickhouse_settings: { session_timezone: 'UTC', ...insertSettings(ch, token) },
             abort_signal: ctx.cancellationSignal,
           });
         } finally {
@@ -248,8 +295,9 @@ export function createActivities(deps: ActivityDeps) {
    * the watermark or the end of the ranges backfills copied), else the ids
    * asked for. Creates nothing: verifying a table never synced is an error.
    */
-  async function planVerify(input: { table: string; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
-    const plan = await planFor(input.table);
+  async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
+    const plan = await planFor(input.table, input.settings);
+    requireIntegerCursor(plan, 'pg2ch verify');
     const { database, table } = plan.destination;
     if (!(await tableExists(ch, database, table))) {
       throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
@@ -266,7 +314,8 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Stage 4: appends the new watermark to sync_control. */
   async function checkpoint(input: { plan: TablePlan; range: ChunkRange; rows: number }): Promise<void> {
-    await writeCheckpoint(ch, input.plan, input.range, input.rows, Context.current().info.workflowExecution?.workflowId ?? "");
+    const { workflowExecution } = Context.current().info;
+    await writeCheckpoint(ch, input.plan, input.range, input.rows, workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '');
   }
 
   return {
@@ -292,7 +341,9 @@ export function createActivities(deps: ActivityDeps) {
       return recheckLateRows(pg, ch, input.plan, () => ctx.heartbeat());
     }),
     verifySegment: withFailures(secrets, (input: Parameters<typeof verifySegment>[3]) => verifySegment(pg, ch, Context.current(), input)),
-    readStatus: withFailures(secrets, (input: { tables?: string[] }) => tableStatuses(pg, ch, input.tables)),
+    readStatus: withFailures(secrets, (input: { tables?: string[]; settings?: Record<string, TableSettings>; defaults?: TableSettings }) =>
+      tableStatuses(pg, ch, input.tables, input.settings, input.defaults),
+    ),
   };
 }
 

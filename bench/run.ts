@@ -21,9 +21,9 @@ import { copyStatement } from '../activities/serialize';
 import { startSync } from '../client/commands/sync';
 import { capabilitiesFor } from '../core/clickhouse-version';
 import { readClickHouseConfig, readPostgresConfig, readTemporalConfig } from '../core/config';
-import { createTableSql, defaultLayout } from '../core/ddl';
+import { createTableSql } from '../core/ddl';
 import { chQualified } from '../core/quote';
-import { mapColumn } from '../core/type-map';
+import { buildPlan } from '../core/table-plan';
 import type { TablePlan } from '../core/types';
 import { createActivityLogs, seedActivityLogs } from '../devstack/activity-logs';
 import { startClickHouseServer } from '../devstack/clickhouse-server';
@@ -150,18 +150,13 @@ async function main() {
 
     // The raw pipe reads exactly what pg2ch's COPY reads, into a table of the same layout.
     const schema = await introspect(pool as never, { schema: 'public', name: 'bench_logs' });
-    const columns = schema.columns.map((c) => mapColumn(c, caps, c.name === 'id'));
     const plan: TablePlan = {
-      key: 'bench_logs',
-      source: { schema: 'public', name: 'bench_logs' },
-      destination: { database: 'bench_raw', table: 'bench_logs' },
-      cursor: 'id',
-      columns,
-      dedupToken: caps.dedupToken,
-      clickhouseVersion: caps.version,
+      ...buildPlan({ schema: 'public', name: 'bench_logs' }, schema, {}, { caps, database: 'bench_raw' }),
+      sourceSignature: '',
       strategy: 'push',
     };
-    const rawDdl = createTableSql({ database: 'bench_raw', table: 'bench_logs', columns, layout: defaultLayout(columns, 'id'), caps });
+    const { columns } = plan;
+    const rawDdl = createTableSql({ database: 'bench_raw', table: 'bench_logs', columns, layout: plan.layout, caps });
     const copySql = copyStatement(plan, { afterId: null, toId: '9223372036854775807', rows: ROWS }).replace(/^COPY /, '\\copy ');
     await ch.command({ query: 'CREATE DATABASE IF NOT EXISTS bench_raw' });
 
@@ -252,8 +247,8 @@ async function main() {
     const pullDdl = createTableSql({
       database: 'bench_pull',
       table: 'bench_logs',
-      columns: schema.columns.map((c) => mapColumn(c, capabilitiesFor('26.7'), c.name === 'id')),
-      layout: defaultLayout(columns, 'id'),
+      columns: buildPlan({ schema: 'public', name: 'bench_logs' }, schema, {}, { caps: capabilitiesFor('26.7'), database: 'bench_pull' }).columns,
+      layout: plan.layout,
       caps: capabilitiesFor('26.7'),
     });
     const pull = JSON.parse(

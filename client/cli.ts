@@ -15,7 +15,9 @@ import {
 import { formatBackfill, startBackfill, type BackfillOptions } from './commands/backfill';
 import { formatStatus, readStatusReport } from './commands/status';
 import { formatVerify, runVerify } from './commands/verify';
-import { formatResult, startSync } from './commands/sync';
+import { formatResult, keyOf, startSync, syncAll, type TableOutcome } from './commands/sync';
+import { loadConfigFile } from './config-file';
+import { settingsFor } from '../core/table-settings';
 import { progressMode } from './progress-view';
 import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
 import { runWorkerCommand } from './commands/worker';
@@ -32,6 +34,13 @@ function positiveInt(name: string) {
       throw new InvalidArgumentError((e as Error).message);
     }
   };
+}
+
+const CONFIG_HELP = 'per-table settings file (default: pg2ch.config.json or pg2ch.config.yaml here)';
+
+/** The settings a table runs with, from the config file if there is one. */
+function tableSettings(configPath: string | undefined, table: string) {
+  return settingsFor(loadConfigFile(configPath), keyOf(table));
 }
 
 export function buildProgram(): Command {
@@ -59,19 +68,34 @@ export function buildProgram(): Command {
 
   program
     .command('sync')
-    .description('start the sync workflow sync:<table>, or join the one already running')
-    .argument('<table>', 'PostgreSQL table: table or schema.table')
+    .description('start the sync workflow sync:<table>, or join the one already running; --all: one per table of the config file')
+    .argument('[table]', 'PostgreSQL table: table or schema.table')
+    .option('--all', 'every table of the config file, one workflow each; one failing does not stop the others')
     .option('--once', 'wait until the table is caught up and print what was copied')
     .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
     .option('--json', 'with --once: progress and the result as JSON lines on stdout')
-    .action((table: string, opts: { once?: boolean; chunkRows?: number; json?: boolean }) =>
-      withTemporal(async (client, temporal) => {
-        const progress = progressMode(opts);
+    .option('--config <file>', CONFIG_HELP)
+    .action((table: string | undefined, opts: { all?: boolean; once?: boolean; chunkRows?: number; json?: boolean; config?: string }) => {
+      if (opts.all && table !== undefined) throw new ConfigError('give a table or --all, not both');
+      if (!opts.all && table === undefined) throw new ConfigError('name the table to sync (table or schema.table), or give --all for every table of the config file');
+      const config = loadConfigFile(opts.config);
+      return withTemporal(async (client, temporal) => {
         const info = opts.json ? err : out;
-        const result = await startSync(client, temporal, table, { once: !!opts.once, chunkRows: opts.chunkRows, progress }, out, info);
+        if (opts.all) {
+          const report = (o: TableOutcome) => {
+            if (opts.json) out(JSON.stringify('error' in o ? { type: 'error', ...o } : { type: 'result', ...o.result }));
+            else out('error' in o ? `failed ${o.table}: ${o.error}` : formatResult(o.result));
+          };
+          const outcomes = await syncAll(client, temporal, config, { once: !!opts.once, chunkRows: opts.chunkRows }, report, info);
+          if (outcomes.some((o) => 'error' in o)) process.exitCode = 1;
+          return;
+        }
+        const progress = progressMode(opts);
+        const settings = settingsFor(config, keyOf(table!));
+        const result = await startSync(client, temporal, table!, { once: !!opts.once, chunkRows: opts.chunkRows, progress, settings }, out, info);
         if (result) out(opts.json ? JSON.stringify({ type: 'result', ...result }) : formatResult(result));
-      }),
-    );
+      });
+    });
 
   program
     .command('backfill')
@@ -87,10 +111,12 @@ export function buildProgram(): Command {
     .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
     .option('--detach', 'start it and return; follow it with pg2ch status')
     .option('--json', 'progress and the result as JSON lines on stdout')
-    .action((table: string, o: BackfillOptions & { json?: boolean }) =>
+    .option('--config <file>', CONFIG_HELP)
+    .action((table: string, o: BackfillOptions & { json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
         const info = o.json ? err : out;
-        const result = await startBackfill(client, temporal, table, { ...o, progress: progressMode(o) }, out, info);
+        const { config, ...rest } = o;
+        const result = await startBackfill(client, temporal, table, { ...rest, settings: tableSettings(config, table), progress: progressMode(o) }, out, info);
         if (result) out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatBackfill(result));
       }),
     );
@@ -103,9 +129,10 @@ export function buildProgram(): Command {
     .option('--to-id <id>', 'last cursor value to compare (inclusive; default: the last one synced)')
     .option('--repair', 'copy the rows ClickHouse lacks in each differing range, then compare those ranges again')
     .option('--json', 'progress and the result as JSON lines on stdout')
-    .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean }) =>
+    .option('--config <file>', CONFIG_HELP)
+    .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
-        const result = await runVerify(client, temporal, table, { ...o, progress: progressMode(o) }, out);
+        const result = await runVerify(client, temporal, table, { ...o, settings: tableSettings(o.config, table), progress: progressMode(o) }, out);
         out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatVerify(result));
         // Scripts test the verdict by the exit code.
         if (!result.equal) process.exitCode = 1;
@@ -117,9 +144,10 @@ export function buildProgram(): Command {
     .description('watermark, last sync, lag behind PostgreSQL, running workflows and schedule of one table or all')
     .argument('[table]', 'PostgreSQL table: table or schema.table (default: every table synced so far)')
     .option('--json', 'machine-readable output')
-    .action((table: string | undefined, o: { json?: boolean }) =>
+    .option('--config <file>', CONFIG_HELP)
+    .action((table: string | undefined, o: { json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
-        const reports = await readStatusReport(client, temporal, table);
+        const reports = await readStatusReport(client, temporal, table, loadConfigFile(o.config));
         const only = reports[0];
         // A named table that was never synced and cannot be read is a mistake, not a status.
         if (table !== undefined && only?.error && only.lastSyncAt === null) throw new UserError(only.error, 'StatusFailed');
@@ -132,20 +160,21 @@ export function buildProgram(): Command {
       .option('--every <duration>', 'interval such as 30s, 5m, 1h')
       .option('--cron <expression>', 'five-field cron expression, UTC, such as "0 * * * *"')
       .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
-      .option('--catchup-window <duration>', 'how long a run missed while Temporal was down is still started (default 10m)');
+      .option('--catchup-window <duration>', 'how long a run missed while Temporal was down is still started (default 10m)')
+      .option('--config <file>', `${CONFIG_HELP}; the schedule keeps the table's settings as they are now`);
   cadenceOptions(schedule.command('create').argument('<table>').option('--paused', 'create it paused'))
     .description('create the schedule sync:<table>; a run due while the previous one runs is skipped')
-    .action((table: string, o: ScheduleSettings) =>
+    .action((table: string, o: ScheduleSettings & { config?: string }) =>
       withTemporal(async (client, t) => {
-        await createSchedule(client, t, table, o);
+        await createSchedule(client, t, table, { ...o, settings: tableSettings(o.config, table) });
         out(formatSummary(await describeSchedule(client, table)));
       }),
     );
   cadenceOptions(schedule.command('update').argument('<table>'))
     .description('change the cadence, chunk size or catch-up window')
-    .action((table: string, o: ScheduleSettings) =>
+    .action((table: string, o: ScheduleSettings & { config?: string }) =>
       withTemporal(async (client, t) => {
-        await updateSchedule(client, t, table, o);
+        await updateSchedule(client, t, table, { ...o, settings: tableSettings(o.config, table) });
         out(formatSummary(await describeSchedule(client, table)));
       }),
     );

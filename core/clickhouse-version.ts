@@ -14,6 +14,16 @@ export interface ClickHouseCapabilities {
   wideDateRange: boolean;
   /** Decimal with precision above 38 (Decimal256) without experimental settings (22.1+). */
   decimal256: boolean;
+  /** The JSON column type, without experimental settings (25.3+). */
+  jsonType: boolean;
+  /** ReplacingMergeTree(version, is_deleted) (23.2+). */
+  isDeleted: boolean;
+  /**
+   * Arrays in TabSeparated are read straight from the escaped field (newer
+   * servers), not unescaped first and read again (18.16). Found by a probe
+   * at connect time; the version alone does not say.
+   */
+  arraysReadEscaped: boolean;
   /** allow_nullable_key and friends are not needed: we never key on Nullable columns. */
 }
 
@@ -44,5 +54,8 @@ export function capabilitiesFor(version: string): ClickHouseCapabilities {
     jsonExtract: atLeast(v, 19, 15),
     wideDateRange: atLeast(v, 22, 8),
     decimal256: atLeast(v, 22, 1),
+    jsonType: atLeast(v, 25, 3),
+    isDeleted: atLeast(v, 23, 2),
+    arraysReadEscaped: false,
   };
 }

@@ -2,9 +2,18 @@ import type { ClickHouseCapabilities } from './clickhouse-version';
 import { chIdent, chQualified, chString } from './quote';
 import type { ColumnPlan } from './types';
 
+export type EngineKind = 'MergeTree' | 'ReplacingMergeTree' | 'ReplicatedMergeTree' | 'ReplicatedReplacingMergeTree';
+
 export interface Layout {
+  engine: EngineKind;
   orderBy: string[];
   partitionBy?: string;
+  /** ReplacingMergeTree(version): the row with the largest version wins (updated mode). */
+  version?: string;
+  /** ReplacingMergeTree(version, is_deleted): FINAL hides rows marked deleted (23.2+). */
+  isDeleted?: string;
+  /** ON CLUSTER for the DDL. */
+  cluster?: string;
 }
 
 export const SYNC_CONTROL = 'sync_control';
@@ -13,28 +22,16 @@ function onCluster(cluster?: string): string {
   return cluster ? ` ON CLUSTER ${chIdent(cluster)}` : '';
 }
 
-function engine(kind: 'MergeTree' | 'ReplacingMergeTree', database: string, table: string, cluster?: string): string {
-  if (!cluster) return `${kind}()`;
+function engine(kind: EngineKind, database: string, table: string, params: string[] = []): string {
+  if (!kind.startsWith('Replicated')) return `${kind}(${params.join(', ')})`;
   // Explicit path and replica macros work on every server version, old ones included.
-  return `Replicated${kind}(${chString(`/clickhouse/tables/{shard}/${database}/${table}`)}, '{replica}')`;
+  return `${kind}(${[chString(`/clickhouse/tables/{shard}/${database}/${table}`), "'{replica}'", ...params].join(', ')})`;
 }
+
+const controlEngine = (database: string, table: string, cluster?: string) => engine(cluster ? 'ReplicatedMergeTree' : 'MergeTree', database, table);
 
 export function createDatabaseSql(database: string, cluster?: string): string {
   return `CREATE DATABASE IF NOT EXISTS ${chIdent(database)}${onCluster(cluster)}`;
-}
-
-/**
- * The seed's layout for event tables (monthly partitions, ordered by time then
- * id) when the table has a NOT NULL created_at; otherwise ordered by the cursor.
- * The cursor is always last in ORDER BY so ReplacingMergeTree collapses a
- * replayed row onto its first copy.
- */
-export function defaultLayout(columns: ColumnPlan[], cursor: string): Layout {
-  const created = columns.find((c) => c.name === 'created_at' && /^(DateTime|Date)/.test(c.chType));
-  if (created && created.name !== cursor) {
-    return { orderBy: [created.name, cursor], partitionBy: `toYYYYMM(${chIdent(created.name)})` };
-  }
-  return { orderBy: [cursor] };
 }
 
 export function createTableSql(opts: {
@@ -43,17 +40,18 @@ export function createTableSql(opts: {
   columns: ColumnPlan[];
   layout: Layout;
   caps: ClickHouseCapabilities;
-  cluster?: string;
 }): string {
-  const { database, table, columns, layout, caps, cluster } = opts;
+  const { database, table, columns, layout, caps } = opts;
   const cols = columns.map((c) => `    ${chIdent(c.name)} ${c.chType}`).join(',\n');
   const settings: string[] = [];
+  const replicated = layout.engine.startsWith('Replicated');
   // Non-replicated tables ignore insert_deduplication_token unless a window is set.
-  if (!cluster && caps.dedupToken) settings.push('non_replicated_deduplication_window = 10000');
+  if (!replicated && caps.dedupToken) settings.push('non_replicated_deduplication_window = 10000');
+  const params = layout.version ? [chIdent(layout.version), ...(layout.isDeleted ? [chIdent(layout.isDeleted)] : [])] : [];
   return [
-    `CREATE TABLE IF NOT EXISTS ${chQualified(database, table)}${onCluster(cluster)}`,
+    `CREATE TABLE IF NOT EXISTS ${chQualified(database, table)}${onCluster(layout.cluster)}`,
     `(\n${cols}\n)`,
-    `ENGINE = ${engine('ReplacingMergeTree', database, table, cluster)}`,
+    `ENGINE = ${engine(layout.engine, database, table, params)}`,
     layout.partitionBy ? `PARTITION BY ${layout.partitionBy}` : '',
     `ORDER BY (${layout.orderBy.map(chIdent).join(', ')})`,
     settings.length ? `SETTINGS ${settings.join(', ')}` : '',
@@ -73,9 +71,10 @@ export function createSyncControlSql(database: string, caps: ClickHouseCapabilit
     synced_at    DateTime,
     after_id     Nullable(Int64),
     rows_copied  UInt64,
-    workflow_id  String
+    workflow_id  String,
+    last_key     Nullable(String)
 )
-ENGINE = ${engine('MergeTree', database, SYNC_CONTROL, cluster)}
+ENGINE = ${controlEngine(database, SYNC_CONTROL, cluster)}
 ORDER BY (table_name, sync_date, synced_at)${settings}`;
 }
 
@@ -100,6 +99,18 @@ export function createSyncRecheckSql(database: string, cluster?: string): string
     rows_found     UInt64,
     created_at     DateTime
 )
-ENGINE = ${engine('MergeTree', database, SYNC_RECHECK, cluster)}
+ENGINE = ${controlEngine(database, SYNC_RECHECK, cluster)}
 ORDER BY (table_name, to_id, snapshot_xmin)`;
+}
+
+/**
+ * Columns added to sync_control after its first release, created on tables
+ * made before. last_key: the tiebreak of a timestamp cursor's position
+ * (last_max_id then holds the time in microseconds).
+ */
+export const SYNC_CONTROL_ADDED: Array<[string, string]> = [['last_key', 'Nullable(String)']];
+
+/** ALTER TABLE ... ADD COLUMN for a column PostgreSQL gained; `defaultSql` is what rows copied before it hold. */
+export function addColumnSql(database: string, table: string, column: { name: string; chType: string }, cluster?: string, defaultSql?: string): string {
+  return `ALTER TABLE ${chQualified(database, table)}${onCluster(cluster)} ADD COLUMN ${chIdent(column.name)} ${column.chType}${defaultSql ? ` DEFAULT ${defaultSql}` : ''}`;
 }

@@ -34,7 +34,7 @@ const NETWORK_CODES = new Set([
 // cannot hold, permissions. Every other code (overload, timeouts, keeper and
 // replica trouble, a broken PostgreSQL connection under postgresql()) retries.
 const CH_PERMANENT = new Set([
-  6, 16, 25, 26, 27, 36, 38, 41, 42, 43, 44, 46, 47, 48, 53, 57, 60, 62, 69, 70, 72, 81, 115, 117, 128, 131, 164, 190, 344, 497,
+  6, 16, 25, 26, 27, 36, 38, 41, 42, 43, 44, 46, 47, 48, 53, 57, 60, 62, 69, 70, 72, 81, 115, 117, 128, 130, 131, 164, 190, 344, 497,
 ]);
 const CH_AUTH = new Set([192, 193, 194, 195, 516]);
 

@@ -93,6 +93,8 @@ export function subtractRanges(range: CursorRange, covered: CursorRange[]): Curs
  * else `stopAt`, the start of the next one, which the next chunk must not pass.
  */
 export function nextCovered(position: string | null, covered: CursorRange[]): { jumpTo?: string; stopAt?: string } {
+  // Keyset positions (timestamp cursors) never have covered ranges, and are not integers.
+  if (covered.length === 0) return {};
   const pos = position === null ? null : BigInt(position);
   for (const c of mergeRanges(covered)) {
     const ct = BigInt(c.toId);

@@ -3,35 +3,56 @@ import { RANGE_ERROR_MARK, UserError } from './errors';
 import { pgIdent, pgString } from './quote';
 import type { ColumnPlan } from './types';
 
-/** A column as the PostgreSQL catalog describes it. */
+/** A column as the PostgreSQL catalog describes it (domains resolved to their base type). */
 export interface PgColumn {
   name: string;
   /** format_type(atttypid, atttypmod), e.g. `numeric(12,2)`, `timestamp without time zone`. */
   type: string;
-  /** pg_type.typname of the column type, e.g. `int8`, `timestamptz`, `_int4`. */
+  /** pg_type.typname of the (base) type, e.g. `int8`, `timestamptz`, `_int4`. */
   typname: string;
-  /** pg_type.typtype: b base, e enum, d domain, ... */
+  /** pg_type.typtype: b base, e enum, ... */
   typtype: string;
   notNull: boolean;
+  /** format_type of the base type when the column's type is a domain (`numeric(12,2)` for a money_amount domain). */
+  baseType?: string;
+  /** Arrays: typname and typtype of the element type. */
+  elemTypname?: string;
+  elemTyptype?: string;
+}
+
+/** What to do with a value the ClickHouse type cannot hold (see "Out-of-range values" in the README). */
+export type OutOfRangePolicy = 'fail' | 'clamp' | 'null';
+
+export interface MapOptions {
+  /** ORDER BY / version column: never Nullable, since ClickHouse cannot sort by one. */
+  key?: boolean;
+  /** Unbounded numeric as Decimal(76, 38) (default, where the server has it) or exact text. */
+  numeric?: 'decimal' | 'string';
+  /** json/jsonb as exact text (default) or ClickHouse's JSON type. */
+  json?: 'string' | 'json';
+  outOfRange?: OutOfRangePolicy;
+  /** A ClickHouse type from the config file, replacing the mapping. */
+  override?: string;
+}
+
+/** Values a mapping cannot hold: `when(v)` is true for them. */
+interface Guard {
+  when: (v: string) => string;
+  /** What the ClickHouse type holds, for the message. */
+  holds: string;
+  /** Clamp policy: the value to store instead, as a PostgreSQL expression; absent = cannot clamp (fails). */
+  clamp?: (v: string) => string;
 }
 
 interface Mapping {
   chType: string;
   /** Builds the SELECT expression from the quoted column name. */
   select?: (col: string) => string;
-  /** Half-open range [from, to) of values the ClickHouse type holds, as PostgreSQL literals. */
-  range?: { from: string; to: string; pgType: string };
-}
-
-// ClickHouse stores values outside a date type's range as garbage without an
-// error (18.16 turns 2200-01-01 into 0000-00-00), so such values must be
-// caught on the PostgreSQL side. A failing cast is the only way a plain
-// SELECT can raise an error, and its message carries ours.
-function rangeGuard(col: string, name: string, chType: string, range: NonNullable<Mapping['range']>, expr: string): string {
-  const v = `${col}::${range.pgType}`;
-  const [before, after] = outOfRangeMessage(name, chType, range, '\u0000').split('\u0000') as [string, string];
-  const msg = [pgString(`${RANGE_ERROR_MARK}${before}`), `${col}::text`, pgString(after)].join(' || ');
-  return `CASE WHEN ${v} < ${pgString(range.from)} OR ${v} >= ${pgString(range.to)} THEN (${msg})::int::text ELSE (${expr})::text END`;
+  guard?: Guard;
+  /** ClickHouse cannot wrap this type in Nullable (Array, JSON): NULL is sent as `nullAs`. */
+  notNullable?: { nullAs: string };
+  /** Array elements: the value needs single quotes inside ClickHouse's array text. */
+  quoted?: boolean;
 }
 
 const asText = (c: string) => `${c}::text`;
@@ -45,38 +66,98 @@ function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string
   return caps.wideDateRange ? { from: '1900-01-01', to: '2300-01-01' } : { from: '1925-01-01', to: '2283-11-12' };
 }
 
-function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping {
-  // Rendered in UTC wall-clock time whatever the session or server TimeZone,
-  // and stored as DateTime64(6,'UTC'), so the text read back is the text written.
-  const utc = (c: string) => (withTimeZone ? `(${c} AT TIME ZONE 'UTC')` : c);
-  // Native output with DateStyle ISO (set on every connection) is the fastest
-  // and fails loudly on BC dates instead of printing a wrong year as to_char would.
-  if (caps.dateTime64) {
-    return {
-      chType: "DateTime64(6, 'UTC')",
-      select: withTimeZone ? utc : undefined,
-      range: { ...extendedRange(caps), pgType: withTimeZone ? 'timestamptz' : 'timestamp' },
-    };
-  }
-  // Old servers have whole seconds only: the fraction is truncated (documented).
+/**
+ * Dates and timestamps outside [from, to): ClickHouse stores them as garbage
+ * without an error (18.16 turns 2200-01-01 into 0000-00-00), so they are
+ * caught on the PostgreSQL side. `last` is the largest value held, for clamping.
+ */
+function dateGuard(pgType: string, from: string, to: string, last: string): Guard & { range: NonNullable<ColumnPlan['range']> } {
   return {
-    chType: "DateTime('UTC')",
-    select: (c) => `date_trunc('second', ${utc(c)})`,
-    range: withTimeZone
-      ? { from: '1970-01-01 00:00:00+00', to: '2106-02-07 06:28:16+00', pgType: 'timestamptz' }
-      : { from: '1970-01-01 00:00:00', to: '2106-02-07 06:28:16', pgType: 'timestamp' },
+    when: (v) => `${v}::${pgType} < ${pgString(from)} OR ${v}::${pgType} >= ${pgString(to)}`,
+    holds: `[${from}, ${to})`,
+    clamp: (v) => `CASE WHEN ${v}::${pgType} < ${pgString(from)} THEN ${pgString(from)}::${pgType} ELSE ${pgString(last)}::${pgType} END`,
+    range: { from, to, pgType },
   };
 }
 
-function numericMapping(type: string, caps: ClickHouseCapabilities): Mapping {
-  const m = /^numeric\((\d+),(\d+)\)$/.exec(type.replace(/\s+/g, ''));
-  if (m && Number(m[1]) <= (caps.decimal256 ? 76 : 38)) return { chType: `Decimal(${m[1]}, ${m[2]})` };
-  // Unbounded numeric can hold 131072 digits: a string keeps every one.
-  return { chType: 'String', select: asText };
+function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping & { range: NonNullable<ColumnPlan['range']> } {
+  // Rendered in UTC wall-clock time whatever the session or server TimeZone,
+  // and stored as DateTime64(6,'UTC'), so the text read back is the text written.
+  const utc = (c: string) => (withTimeZone ? `(${c} AT TIME ZONE 'UTC')` : c);
+  const pgType = withTimeZone ? 'timestamptz' : 'timestamp';
+  // Native output with DateStyle ISO (set on every connection) is the fastest
+  // and fails loudly on BC dates instead of printing a wrong year as to_char would.
+  if (caps.dateTime64) {
+    const r = extendedRange(caps);
+    const last = `${Number(r.to.slice(0, 4)) - 1}-12-31 23:59:59.999999${withTimeZone ? '+00' : ''}`;
+    const g = dateGuard(pgType, r.from, r.to, caps.wideDateRange ? last : `2283-11-11 23:59:59.999999${withTimeZone ? '+00' : ''}`);
+    return { chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined, guard: g, range: g.range };
+  }
+  // Old servers have whole seconds only: the fraction is truncated (documented).
+  const tz = withTimeZone ? '+00' : '';
+  // 18.16 prints and parses DateTime only to the end of 2105 (2106-02-07 wraps to 1970).
+  const g = dateGuard(pgType, `1970-01-01 00:00:00${tz}`, `2106-01-01 00:00:00${tz}`, `2105-12-31 23:59:59${tz}`);
+  return { chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})`, guard: g, range: g.range };
 }
 
-function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | undefined {
-  switch (col.typname) {
+function dateMapping(caps: ClickHouseCapabilities): Mapping & { range: NonNullable<ColumnPlan['range']> } {
+  if (caps.date32) {
+    const r = extendedRange(caps);
+    const g = dateGuard('date', r.from, r.to, caps.wideDateRange ? '2299-12-31' : '2283-11-11');
+    return { chType: 'Date32', guard: g, range: g.range };
+  }
+  // Date holds days to 2149, but 18.16 reads and prints it only to the end of 2105.
+  const g = dateGuard('date', '1970-01-01', '2106-01-01', '2105-12-31');
+  return { chType: 'Date', guard: g, range: g.range };
+}
+
+// Text comparison: 'Infinity'::numeric exists only from PostgreSQL 14.
+const NOT_A_NUMBER = (v: string) => `${v}::text IN ('NaN', 'Infinity', '-Infinity')`;
+
+function numericMapping(type: string, caps: ClickHouseCapabilities, setting: 'decimal' | 'string'): Mapping {
+  // 18.16 prints Decimal128 values garbled: wider numerics are text there.
+  const maxPrecision = caps.decimal256 ? 76 : caps.dateTime64 ? 38 : 18;
+  const m = /^numeric\((\d+),(-?\d+)\)$/.exec(type.replace(/\s+/g, ''));
+  if (m && Number(m[1]) <= maxPrecision && Number(m[2]) >= 0 && Number(m[2]) <= Number(m[1])) {
+    // A constrained numeric still holds 'NaN', which no Decimal does.
+    return { chType: `Decimal(${m[1]}, ${m[2]})`, guard: { when: (v) => `${v} = 'NaN'`, holds: 'numbers, not NaN' } };
+  }
+  // Unbounded numeric holds up to 131072 digits: Decimal(76, 38) holds most
+  // real values exactly, and anything wider is caught, never rounded. A
+  // declared precision past the widest Decimal is text.
+  if (type.trim() === 'numeric' && setting === 'decimal' && caps.decimal256) {
+    return {
+      chType: 'Decimal(76, 38)',
+      guard: {
+        when: (v) => `${NOT_A_NUMBER(v)} OR abs(${v}) >= 1e38 OR ${v} <> round(${v}, 38)`,
+        holds: 'finite numbers with at most 38 digits before and 38 after the point; set numeric: string to keep every digit',
+      },
+    };
+  }
+  return { chType: 'String', select: asText, quoted: true };
+}
+
+function jsonMapping(caps: ClickHouseCapabilities, setting: 'string' | 'json', columnName: string): Mapping {
+  if (setting === 'string') return { chType: 'String', select: asText, quoted: true };
+  if (!caps.jsonType) {
+    throw new UserError(
+      `column ${JSON.stringify(columnName)}: json: "json" needs the ClickHouse JSON type (25.3 or newer), and this server is ${caps.version}; use json: "string"`,
+      'BadConfig',
+    );
+  }
+  // The JSON type holds objects only, and cannot be Nullable.
+  return {
+    chType: 'JSON',
+    select: asText,
+    notNullable: { nullAs: `'{}'` },
+    guard: { when: (v) => `jsonb_typeof(${v}::jsonb) <> 'object'`, holds: 'JSON objects (not arrays or scalars); use json: "string"' },
+  };
+}
+
+const STRING_TYPES = new Set(['text', 'varchar', 'name', 'citext', 'xml', 'time', 'timetz', 'interval', 'inet', 'cidr', 'macaddr', 'macaddr8', 'bytea', 'bit', 'varbit']);
+
+function baseMapping(typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string): Mapping | undefined {
+  switch (typname) {
     case 'int2':
       return { chType: 'Int16' };
     case 'int4':
@@ -88,62 +169,111 @@ function baseMapping(col: PgColumn, caps: ClickHouseCapabilities): Mapping | und
     case 'float8':
       return { chType: 'Float64', select: floatText };
     case 'numeric':
-      return numericMapping(col.type, caps);
+      return numericMapping(type, caps, opts.numeric ?? 'decimal');
     case 'bool':
       return caps.bool ? { chType: 'Bool', select: asText } : { chType: 'UInt8', select: (c) => `${c}::int` };
-    case 'text':
-    case 'varchar':
+    // char(n) keeps its padding: the column's own output, not a ::text cast, which strips it.
     case 'bpchar':
-    case 'name':
-    case 'citext':
+      return { chType: 'String', quoted: true };
     case 'json':
     case 'jsonb':
-    case 'xml':
-    case 'time':
-    case 'timetz':
-    case 'interval':
-    case 'inet':
-    case 'cidr':
-    case 'macaddr':
-      return { chType: 'String', select: asText };
+      return jsonMapping(caps, opts.json ?? 'string', columnName);
     case 'uuid':
-      return { chType: 'UUID' };
+      return { chType: 'UUID', quoted: true };
     case 'date':
-      return caps.date32
-        ? { chType: 'Date32', range: { ...extendedRange(caps), pgType: 'date' } }
-        : { chType: 'Date', range: { from: '1970-01-01', to: '2149-06-07', pgType: 'date' } };
+      return { ...dateMapping(caps), quoted: true };
     case 'timestamp':
-      return timestampMapping(caps, false);
+      return { ...timestampMapping(caps, false), quoted: true };
     case 'timestamptz':
-      return timestampMapping(caps, true);
+      return { ...timestampMapping(caps, true), quoted: true };
   }
-  if (col.typtype === 'e') return { chType: 'String', select: asText };
+  // bytea arrives as PostgreSQL's hex text (\x...), intervals and times as PostgreSQL prints them.
+  if (STRING_TYPES.has(typname) || typtype === 'e') return { chType: 'String', select: asText, quoted: true };
   return undefined;
+}
+
+/** ClickHouse array text from a PostgreSQL array: [1,NULL,3], ['a\'b','c']. */
+function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOptions): Mapping | undefined {
+  if (!col.elemTypname || col.elemTypname.startsWith('_')) return undefined;
+  const elemType = (col.baseType ?? col.type).replace(/\[\]$/, '');
+  const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name);
+  if (!el || el.notNullable) return undefined;
+  // Servers that unescape the field before reading the array (18.16) do not
+  // read every quoted element back: arrays of text arrive as PostgreSQL's own array text there.
+  if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true };
+  const e = '"e"';
+  const text = el.select ? `(${el.select(e)})::text` : `${e}::text`;
+  // The server reads the array straight from the escaped field, so COPY's
+  // own escaping is the string's; only quotes are doubled.
+  const quoted = el.quoted ? `'''' || replace(${text}, '''', '''''') || ''''` : text;
+  const elemGuard = el.guard;
+  return {
+    chType: `Array(Nullable(${el.chType}))`,
+    select: (c) =>
+      `(SELECT '[' || coalesce(string_agg(CASE WHEN ${e} IS NULL THEN 'NULL' ELSE ${quoted} END, ',' ORDER BY n), '') || ']' FROM unnest(${c}) WITH ORDINALITY AS u(${e}, n))`,
+    // ClickHouse has no Nullable(Array): a NULL array arrives as [].
+    notNullable: { nullAs: `'[]'` },
+    guard: {
+      when: (v) =>
+        `array_ndims(${v}) > 1` + (elemGuard ? ` OR EXISTS (SELECT 1 FROM unnest(${v}) AS u(${e}) WHERE ${elemGuard.when(e)})` : ''),
+      holds: `one-dimensional arrays${elemGuard ? ` of values in ${elemGuard.holds}` : ''}`,
+    },
+  };
+}
+
+function guarded(quoted: string, name: string, chType: string, guard: Guard, expr: string, policy: OutOfRangePolicy): string {
+  const when = guard.when(quoted);
+  let instead: string;
+  if (policy === 'null') instead = 'NULL';
+  else if (policy === 'clamp' && guard.clamp) instead = `(${guard.clamp(quoted)})::text`;
+  else {
+    // A failing cast is the only way a plain SELECT can raise an error, and its message carries ours.
+    const [before, after] = outOfRangeMessage(name, chType, guard.holds, '\u0000').split('\u0000') as [string, string];
+    instead = `(${[pgString(`${RANGE_ERROR_MARK}${before}`), `${quoted}::text`, pgString(after)].join(' || ')})::int::text`;
+  }
+  return `CASE WHEN ${when} THEN ${instead} ELSE (${expr})::text END`;
 }
 
 /**
  * Maps one PostgreSQL column to its ClickHouse type and the SELECT expression
- * that renders it as text ClickHouse parses exactly. `keyColumn` columns are
- * never Nullable: ClickHouse cannot sort by a Nullable column.
+ * that renders it as text ClickHouse parses exactly.
  */
-export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, keyColumn = false): ColumnPlan {
-  const m = baseMapping(col, caps);
+export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: MapOptions | boolean = {}): ColumnPlan {
+  const opts: MapOptions = typeof options === 'boolean' ? { key: options } : options;
+  const quoted = pgIdent(col.name);
+  const m =
+    col.typname.startsWith('_') && col.elemTypname
+      ? arrayMapping(col, caps, opts)
+      : baseMapping(col.typname, col.typtype, col.baseType ?? col.type, caps, opts, col.name);
+  if (opts.override) {
+    // The user's type: the default rendering where there is one, else the text form.
+    // ClickHouse allows no Nullable around these; LowCardinality takes it inside.
+    const nullable = !col.notNull && !opts.key && !/^(Nullable|Array|LowCardinality|JSON|Map|Tuple)\b/.test(opts.override);
+    const expr = m?.select ? m.select(quoted) : m ? quoted : `${quoted}::text`;
+    return { name: col.name, pgType: col.type, chType: nullable ? `Nullable(${opts.override})` : opts.override, select: expr, pullSafe: false };
+  }
   if (!m) {
     throw new UserError(
-      `column ${JSON.stringify(col.name)} has type ${col.type}, which pg2ch cannot copy yet; exclude the column or change its type`,
+      `column ${JSON.stringify(col.name)} has type ${col.type}, which pg2ch does not map; exclude it (exclude: [${JSON.stringify(col.name)}]) or give its ClickHouse type (types: {${JSON.stringify(col.name)}: "String"}) in the config file`,
       'UnsupportedType',
     );
   }
-  const quoted = pgIdent(col.name);
-  const nullable = !col.notNull && !keyColumn;
-  const expr = m.select ? m.select(quoted) : quoted;
+  const policy = opts.key && opts.outOfRange === 'null' ? 'fail' : (opts.outOfRange ?? 'fail');
+  const nullable = !col.notNull && !opts.key && !m.notNullable;
+  // A value replaced by NULL needs a Nullable column even where PostgreSQL has NOT NULL.
+  const nullableForPolicy = !!m.guard && policy === 'null' && !m.notNullable && !opts.key;
+  let expr = m.select ? m.select(quoted) : quoted;
+  if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, expr, policy);
+  if (m.notNullable && !col.notNull) expr = `coalesce(${m.guard || m.select ? expr : `${expr}::text`}, ${m.notNullable.nullAs})`;
+  const range = (m as { range?: ColumnPlan['range'] }).range;
   return {
     name: col.name,
     pgType: col.type,
-    chType: nullable ? `Nullable(${m.chType})` : m.chType,
-    select: m.range ? rangeGuard(quoted, col.name, m.chType, m.range, expr) : expr,
-    pullSafe: PULL_SAFE.has(col.typname),
-    ...(m.range ? { range: m.range } : {}),
+    chType: nullable || nullableForPolicy ? `Nullable(${m.chType})` : m.chType,
+    select: expr,
+    pullSafe: PULL_SAFE.has(col.typname) && !col.baseType && policy === 'fail',
+    ...(range ? { range } : {}),
+    ...(m.guard ? { guard: { when: m.guard.when(quoted), holds: m.guard.holds } } : {}),
   };
 }
 
@@ -151,13 +281,13 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, keyColumn
  * Types the embedded engine's postgresql() function reads exactly, checked
  * value by value in the tests. Left out on purpose: timestamptz (read in the
  * PostgreSQL session's time zone with the offset dropped, a silent shift),
- * unbounded numeric (fails), floats, bool, uuid and the rest (not verified).
+ * numeric (NaN and width checks), floats, bool, uuid and the rest (not verified).
  */
 const PULL_SAFE = new Set(['int2', 'int4', 'int8', 'text', 'varchar', 'json', 'jsonb', 'timestamp', 'date']);
 
-/** The message a value outside a column's range stops the sync with (both copy strategies). */
-export function outOfRangeMessage(name: string, chType: string, range: NonNullable<ColumnPlan['range']>, value: string): string {
-  return `column ${JSON.stringify(name)} value ${value} is outside what ClickHouse ${chType} holds [${range.from}, ${range.to}); see "Out-of-range values" in the README`;
+/** The message a value a column cannot hold stops the sync with (both copy strategies). */
+export function outOfRangeMessage(name: string, chType: string, holds: string, value: string): string {
+  return `column ${JSON.stringify(name)} value ${value} is outside what ClickHouse ${chType} holds ${holds}; see "Out-of-range values" in the README`;
 }
 
 export function isTimestampType(typname: string): boolean {

@@ -1,5 +1,7 @@
 // Plain data shared by workflows and activities. Everything here travels in
 // Temporal payloads, so it holds names, ranges and counts, never rows or secrets.
+import type { Layout } from './ddl';
+import type { Keyset } from './keyset';
 import type { SourceTable } from './table-name';
 
 export interface ColumnPlan {
@@ -12,8 +14,10 @@ export interface ColumnPlan {
   select: string;
   /** The embedded engine's postgresql() reads this type exactly (see core/type-map.ts). */
   pullSafe: boolean;
-  /** Values outside [from, to) cannot be held by chType and must stop the sync. */
+  /** Dates and timestamps: values outside [from, to) cannot be held by chType. */
   range?: { from: string; to: string; pgType: string };
+  /** Values chType cannot hold: `when` is a PostgreSQL condition on the column, `holds` says what fits. */
+  guard?: { when: string; holds: string };
 }
 
 /**
@@ -28,8 +32,24 @@ export interface TablePlan {
   key: string;
   source: SourceTable;
   destination: { database: string; table: string };
+  /** The integer cursor column, or the time column of a keyset cursor. */
   cursor: string;
+  /** append: rows are inserted once; updated: rows change, and each run copies those changed since the watermark. */
+  mode: 'append' | 'updated';
+  /** A timestamp cursor with its tiebreak; positions are "<micros>:<tiebreak>" (core/keyset.ts). Absent: integer cursor. */
+  keyset?: Keyset;
   columns: ColumnPlan[];
+  layout: Layout;
+  /** Columns the config leaves out: ClickHouse may have them, PostgreSQL may not. */
+  excluded: string[];
+  /** The ClickHouse column ReplacingMergeTree's is_deleted reads, when a soft-delete column is configured. */
+  softDelete?: string;
+  /** Updated mode: seconds each run reads again before the watermark. */
+  lookbackSeconds: number;
+  /** What happens to values a column's ClickHouse type cannot hold (see "Out-of-range values" in the README). */
+  outOfRange: 'fail' | 'clamp' | 'null';
+  /** The source's columns and types when planned: a chunk finding others stops the run, which plans again. */
+  sourceSignature: string;
   /** The server honours insert_deduplication_token on the destination. */
   dedupToken: boolean;
   strategy: CopyStrategy;

@@ -61,13 +61,28 @@ function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClie
   return { client, rawInsert };
 }
 
+/**
+ * How this server reads an array inside a TabSeparated field: the field
+ * ['a\\\\b'] is a\\b to a server that reads it as escaped text, and a\b to
+ * one that unescapes the field first. Servers without format() (18.16) are the latter.
+ */
+async function readsArraysEscaped(client: ClickHouseClient): Promise<boolean> {
+  try {
+    const rs = await client.query({ query: `SELECT length(a[1]) AS n FROM format(TabSeparated, 'a Array(String)', '[''x\\\\\\\\y'']')`, format: 'JSONEachRow' });
+    const [row] = await rs.json<{ n: number | string }>();
+    return Number(row?.n) === 3;
+  } catch {
+    return false;
+  }
+}
+
 /** Connects, reads the server version to decide what SQL it understands, and creates the database. */
 export async function connectClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseTarget> {
   const { client, rawInsert } = createClickHouseClient(cfg);
   try {
     const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
     const [row] = await rs.json<{ v: string }>();
-    const caps = capabilitiesFor(row!.v);
+    const caps = { ...capabilitiesFor(row!.v), arraysReadEscaped: await readsArraysEscaped(client) };
     await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
     return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert };
   } catch (err) {

@@ -10,6 +10,7 @@ import type { CursorRange, Partition } from '../core/ranges';
 import type { TablePlan } from '../core/types';
 import { backfillPartitionId } from '../core/workflow-ids';
 import { planBackfill, prepareTable } from './activity-proxies';
+import type { TableSettings } from '../core/table-settings';
 import { copyChunks } from './chunk-loop';
 import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Progress, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
@@ -33,6 +34,8 @@ export interface BackfillInput {
   parallel?: number;
   chunkRows?: number;
   indexed?: boolean;
+  /** The table's settings from the config file. */
+  settings?: TableSettings;
 }
 
 export interface BackfillResult {
@@ -100,7 +103,7 @@ export async function backfillTable(input: BackfillInput): Promise<BackfillResul
     setCurrentDetails(detailsMarkdown(progress()));
   });
 
-  const { plan, watermark, covered } = await prepareTable({ table: input.table });
+  const { plan, watermark, covered } = await prepareTable({ table: input.table, settings: input.settings });
   stage = 'plan';
   const planned = await planBackfill({
     plan,

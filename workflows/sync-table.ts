@@ -6,7 +6,8 @@ import {
   startChild,
   upsertMemo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { TableSettings } from '../core/table-settings';
 import { syncWorkflowId } from '../core/workflow-ids';
 import { prepareTable, recheckLate } from './activity-proxies';
 import { copyChunks } from './chunk-loop';
@@ -20,6 +21,8 @@ export interface SyncTableInput {
   /** `table` or `schema.table` in PostgreSQL. */
   table: string;
   chunkRows?: number;
+  /** The table's settings from the config file (cursor, mode, engine, types...): names and choices, no secrets. */
+  settings?: TableSettings;
   /** The Pg2chTable search attribute exists on this server: children get it too. */
   indexed?: boolean;
   /** Totals carried across continue-as-new; absent on the first run. */
@@ -40,7 +43,7 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   setHandler(progressQuery, progress);
 
   const report = parentReporter(totals);
-  const { plan, watermark, covered, pendingRows, rechecks } = await prepareTable({ table: input.table });
+  const { plan, watermark, startAfter, covered, pendingRows, rechecks } = await prepareTable({ table: input.table, settings: input.settings });
   totals.expectedRows ??= pendingRows;
   if (rechecks > 0) {
     // Rows that committed after the watermark passed them, found once the transactions that held them ended.
@@ -49,25 +52,37 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
     totals.lateRows = (totals.lateRows ?? 0) + late.copied;
   }
   setCurrentDetails(detailsMarkdown(progress()));
-  const { more } = await copyChunks({
-    plan,
-    from: watermark,
-    chunkRows,
-    checkEveryChunk: false,
-    covered,
-    totals,
-    live,
-    onCheckpoint: () => {
-      setCurrentDetails(detailsMarkdown(progress()));
-      report();
-    },
-  });
+  let more: boolean;
+  try {
+    ({ more } = await copyChunks({
+      plan,
+      from: startAfter,
+      chunkRows,
+      checkEveryChunk: false,
+      covered,
+      totals,
+      live,
+      onCheckpoint: () => {
+        setCurrentDetails(detailsMarkdown(progress()));
+        report();
+      },
+    }));
+  } catch (err) {
+    // The source's columns changed under the run: a new run plans again,
+    // adding new columns to ClickHouse or stopping on dropped ones.
+    if (isSourceChanged(err)) await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
+    throw err;
+  }
   if (more) await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
   if (totals.lastId === null) totals.lastId = watermark;
   const result = { ...totals, table: plan.key, elapsedMs: Date.now() - totals.startedAt };
   upsertMemo({ rows: result.rows, chunks: result.chunks, lastId: result.lastId, elapsedMs: result.elapsedMs });
   setCurrentDetails(detailsMarkdown(progress()));
   return result;
+}
+
+function isSourceChanged(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'SourceChanged';
 }
 
 export type ScheduledSyncResult = SyncResult | { table: string; skipped: string };

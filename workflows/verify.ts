@@ -1,6 +1,7 @@
 import { setCurrentDetails, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { Mismatch } from '../activities/verify';
 import { planVerify, repairRange, verifySegment } from './activity-proxies';
+import type { TableSettings } from '../core/table-settings';
 import { detailsMarkdown, newTotals, progressOf, progressQuery, type Stage } from './progress';
 
 export const DEFAULT_BUCKET_ROWS = 100_000;
@@ -16,6 +17,8 @@ export interface VerifyInput {
   bucketRows?: number;
   /** Copy the rows ClickHouse lacks in each differing range, then compare those ranges again. */
   repair?: boolean;
+  /** The table's settings from the config file. */
+  settings?: TableSettings;
 }
 
 export interface VerifyResult {
@@ -42,7 +45,7 @@ export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
   const live: { stage: Stage; currentRange: { afterId: string | null; toId: string } | null } = { stage: 'prepare', currentRange: null };
   const progress = () => progressOf('verify', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
-  const { plan, afterId, upTo } = await planVerify({ table: input.table, fromId: input.fromId, toId: input.toId });
+  const { plan, afterId, upTo } = await planVerify({ table: input.table, settings: input.settings, fromId: input.fromId, toId: input.toId });
   const mismatches: Mismatch[] = [];
   let position = afterId;
   let buckets = 0;

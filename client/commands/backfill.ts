@@ -41,7 +41,8 @@ export function backfillInput(table: string, o: BackfillOptions): BackfillInput 
     timeColumn: o.timeColumn,
     partitions: o.partitions ?? DEFAULT_PARTITIONS,
     parallel: o.parallel ?? DEFAULT_PARALLEL,
-    chunkRows: o.chunkRows ?? DEFAULT_CHUNK_ROWS,
+    chunkRows: o.chunkRows ?? o.settings?.chunkRows ?? DEFAULT_CHUNK_ROWS,
+    ...(o.settings ? { settings: o.settings } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { TableSettings } from '../../core/table-settings';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
 import type { TemporalConfig } from '../../core/config';
 import { ConfigError } from '../../core/config';
@@ -44,20 +45,22 @@ function keyOf(table: string): string {
 export interface ScheduleSettings extends Cadence {
   chunkRows?: number;
   paused?: boolean;
+  /** The table's settings from the config file, as they are when the schedule is created or updated. */
+  settings?: TableSettings;
   /** How far back a run missed while Temporal was down is still started (once: overlap is SKIP). */
   catchupWindow?: string;
 }
 
 export const DEFAULT_CATCHUP_WINDOW = '10m';
 
-function action(temporal: TemporalConfig, key: string, chunkRows: number, indexed: boolean): ScheduleOptions['action'] {
+function action(temporal: TemporalConfig, key: string, chunkRows: number, indexed: boolean, settings?: TableSettings): ScheduleOptions['action'] {
   return {
     type: 'startWorkflow',
     workflowType: scheduledSync,
     // Temporal appends the scheduled time; scheduledSync runs the sync under sync:<table>.
     workflowId: `scheduled:${key}`,
     taskQueue: temporal.taskQueue,
-    args: [{ table: key, chunkRows, indexed }],
+    args: [{ table: key, chunkRows, indexed, ...(settings ? { settings } : {}) }],
     staticSummary: `Scheduled sync of ${key}: starts sync:${key}, or is skipped while a sync or backfill of it runs`,
     memo: { table: key },
     ...tableSearchAttributes(key, indexed),
@@ -72,7 +75,7 @@ export async function createSchedule(client: Client, temporal: TemporalConfig, t
     return await client.schedule.create({
       scheduleId: scheduleId(key),
       spec: cadenceSpec(s),
-      action: action(temporal, key, s.chunkRows ?? DEFAULT_CHUNK_ROWS, await ensureSearchAttributes(client, temporal.namespace, warnOnStderr)),
+      action: action(temporal, key, s.chunkRows ?? s.settings?.chunkRows ?? DEFAULT_CHUNK_ROWS, await ensureSearchAttributes(client, temporal.namespace, warnOnStderr), s.settings),
       // A sync still running when the next is due is not doubled: the next is skipped.
       policies: { overlap: 'SKIP', catchupWindow },
       state: { paused: !!s.paused, note: s.paused ? 'created paused' : undefined },
@@ -105,11 +108,11 @@ export async function updateSchedule(client: Client, temporal: TemporalConfig, t
   const indexed = await ensureSearchAttributes(client, temporal.namespace, warnOnStderr);
   await handle.update((prev) => {
     const prevArgs = prev.action.type === 'startWorkflow' ? (prev.action.args as Array<{ chunkRows?: number }> | undefined) : undefined;
-    const chunkRows = s.chunkRows ?? prevArgs?.[0]?.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    const chunkRows = s.chunkRows ?? s.settings?.chunkRows ?? prevArgs?.[0]?.chunkRows ?? DEFAULT_CHUNK_ROWS;
     return {
       ...prev,
       spec: spec ?? prev.spec,
-      action: action(temporal, key, chunkRows, indexed),
+      action: action(temporal, key, chunkRows, indexed, s.settings),
       policies: { ...prev.policies, ...(s.catchupWindow ? { catchupWindow: s.catchupWindow } : {}) },
     };
   });

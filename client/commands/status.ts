@@ -1,3 +1,4 @@
+import type { ConfigFile } from '../../core/table-settings';
 import type { Client } from '@temporalio/client';
 import type { TableStatus } from '../../activities/status';
 import type { TemporalConfig } from '../../core/config';
@@ -24,7 +25,7 @@ export interface StatusReport extends TableStatus {
 }
 
 /** Watermark and lag come from a worker (it holds the database connections); the rest from Temporal. */
-export async function readStatusReport(client: Client, temporal: TemporalConfig, table: string | undefined): Promise<StatusReport[]> {
+export async function readStatusReport(client: Client, temporal: TemporalConfig, table: string | undefined, config?: ConfigFile): Promise<StatusReport[]> {
   const key = table === undefined ? undefined : keyOf(table);
   if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
     throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and status reads PostgreSQL and ClickHouse through one; start it with: pg2ch worker`, 'NoWorker');
@@ -34,7 +35,7 @@ export async function readStatusReport(client: Client, temporal: TemporalConfig,
     tables = await client.workflow.execute(tableStatus, {
       workflowId: `status:${key ?? 'all'}:${Date.now()}`,
       taskQueue: temporal.taskQueue,
-      args: [{ tables: key ? [key] : undefined }],
+      args: [{ tables: key ? [key] : undefined, ...(config ? { settings: Object.fromEntries(config.tables), defaults: config.defaults } : {}) }],
       workflowExecutionTimeout: '2m',
       staticSummary: `Status of ${key ?? 'all tables'}`,
     });

@@ -1,5 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { TemporalConfig } from '../../core/config';
+import { ConfigError, type TemporalConfig } from '../../core/config';
+import { settingsFor, type ConfigFile, type TableSettings } from '../../core/table-settings';
+import { DEFAULT_CONFIG_FILES } from '../config-file';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
 import { syncWorkflowId } from '../../core/workflow-ids';
@@ -17,6 +19,8 @@ export interface SyncOptions {
   chunkRows?: number;
   /** How --once shows progress; default: plain lines. */
   progress?: ProgressMode;
+  /** The table's settings from the config file. */
+  settings?: TableSettings;
 }
 
 export function keyOf(table: string): string {
@@ -49,6 +53,27 @@ export async function warnIfNoWorker(client: Client, temporal: TemporalConfig, o
   }
 }
 
+/** Starts sync:<table> (or joins the one running) and returns its handle. */
+async function launchSync(client: Client, temporal: TemporalConfig, key: string, opts: SyncOptions, warn: (line: string) => void): Promise<WorkflowHandle<typeof syncTable>> {
+  const indexed = await ensureSearchAttributes(client, temporal.namespace, warn);
+  const workflowId = syncWorkflowId(key);
+  const chunkRows = opts.chunkRows ?? opts.settings?.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const handle = await client.workflow.start(syncTable, {
+    workflowId,
+    taskQueue: temporal.taskQueue,
+    args: [{ table: key, chunkRows, indexed, ...(opts.settings && Object.keys(opts.settings).length > 0 ? { settings: opts.settings } : {}) }],
+    // A sync of this table already running is joined, never doubled.
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `Incremental sync of ${key}`,
+    staticDetails: `Copies the rows of PostgreSQL table ${key} past its watermark into ClickHouse, chunk by chunk (${chunkRows} rows).`,
+    memo: { table: key },
+    ...tableSearchAttributes(key, indexed),
+  });
+  await assertHolder(handle, key, 'syncTable');
+  warn(`workflow ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${temporal.taskQueue}`);
+  return handle;
+}
+
 export async function startSync(
   client: Client,
   temporal: TemporalConfig,
@@ -58,21 +83,7 @@ export async function startSync(
   warn: (line: string) => void = out,
 ): Promise<SyncResult | undefined> {
   const key = keyOf(table);
-  const indexed = await ensureSearchAttributes(client, temporal.namespace, warn);
-  const workflowId = syncWorkflowId(key);
-  const handle = await client.workflow.start(syncTable, {
-    workflowId,
-    taskQueue: temporal.taskQueue,
-    args: [{ table: key, chunkRows: opts.chunkRows ?? DEFAULT_CHUNK_ROWS, indexed }],
-    // A sync of this table already running is joined, never doubled.
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    staticSummary: `Incremental sync of ${key}`,
-    staticDetails: `Copies the rows of PostgreSQL table ${key} past its watermark into ClickHouse, chunk by chunk (${opts.chunkRows ?? DEFAULT_CHUNK_ROWS} rows).`,
-    memo: { table: key },
-    ...tableSearchAttributes(key, indexed),
-  });
-  await assertHolder(handle, key, 'syncTable');
-  warn(`workflow ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${temporal.taskQueue}`);
+  const handle = await launchSync(client, temporal, key, opts, warn);
   await warnIfNoWorker(client, temporal, warn);
   if (!opts.once) return undefined;
   try {
@@ -80,6 +91,53 @@ export async function startSync(
   } catch (err) {
     throw new UserError(`sync of ${key} failed: ${failureMessage(err)}`, 'SyncFailed');
   }
+}
+
+export type TableOutcome = { table: string; result: SyncResult } | { table: string; error: string };
+
+/**
+ * `pg2ch sync --all`: one workflow per table of the config file, started
+ * together; a table that fails (to start, or later) is reported and the
+ * others go on. With --once, waits for every one and reports each.
+ */
+export async function syncAll(
+  client: Client,
+  temporal: TemporalConfig,
+  config: ConfigFile | undefined,
+  opts: Omit<SyncOptions, 'settings'>,
+  report: (outcome: TableOutcome) => void,
+  warn: (line: string) => void,
+): Promise<TableOutcome[]> {
+  if (!config) {
+    throw new ConfigError(`--all syncs the tables of the config file, and there is none here: create ${DEFAULT_CONFIG_FILES.slice(0, 2).join(' or ')} with a tables section, or name one with --config`);
+  }
+  if (config.tables.size === 0) throw new ConfigError(`${config.path} lists no tables: add them under "tables" to sync them with --all`);
+  const outcomes: TableOutcome[] = [];
+  const running: Array<{ table: string; handle: WorkflowHandle<typeof syncTable> }> = [];
+  for (const key of config.tables.keys()) {
+    try {
+      running.push({ table: key, handle: await launchSync(client, temporal, key, { ...opts, settings: settingsFor(config, key) }, warn) });
+    } catch (err) {
+      const outcome = { table: key, error: failureMessage(err) };
+      outcomes.push(outcome);
+      report(outcome);
+    }
+  }
+  await warnIfNoWorker(client, temporal, warn);
+  if (!opts.once) return outcomes;
+  await Promise.all(
+    running.map(async ({ table, handle }) => {
+      let outcome: TableOutcome;
+      try {
+        outcome = { table, result: await handle.result() };
+      } catch (err) {
+        outcome = { table, error: failureMessage(err) };
+      }
+      outcomes.push(outcome);
+      report(outcome);
+    }),
+  );
+  return outcomes;
 }
 
 export function formatResult(r: SyncResult): string {

@@ -1,3 +1,4 @@
+import type { TableSettings } from '../../core/table-settings';
 import type { Client } from '@temporalio/client';
 import { ConfigError, type TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
@@ -14,7 +15,7 @@ export async function runVerify(
   client: Client,
   temporal: TemporalConfig,
   table: string,
-  o: { fromId?: string; toId?: string; repair?: boolean; progress: ProgressMode },
+  o: { fromId?: string; toId?: string; repair?: boolean; progress: ProgressMode; settings?: TableSettings },
   out: (line: string) => void,
 ): Promise<VerifyResult> {
   const key = keyOf(table);
@@ -26,7 +27,7 @@ export async function runVerify(
   const handle = await client.workflow.start(verifyTable, {
     workflowId: `verify:${key}:${new Date().toISOString()}`,
     taskQueue: temporal.taskQueue,
-    args: [{ table: key, fromId: o.fromId, toId: o.toId, repair: o.repair }],
+    args: [{ table: key, fromId: o.fromId, toId: o.toId, repair: o.repair, settings: o.settings }],
     staticSummary: `Verify ${key}: PostgreSQL and ClickHouse compared by id ranges (count, min/max id, checksum of row values)`,
     memo: { table: key },
   });

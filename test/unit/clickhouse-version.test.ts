@@ -41,10 +41,13 @@ describe('capabilitiesFor', () => {
       jsonExtract: false,
       wideDateRange: false,
       decimal256: false,
+      jsonType: false,
+      isDeleted: false,
+      arraysReadEscaped: false,
     });
   });
 
-  it('24.8.1 has every feature', () => {
+  it('24.8.1 has every feature but the JSON type', () => {
     expect(capabilitiesFor('24.8.1')).toStrictEqual({
       version: '24.8.1',
       dedupToken: true,
@@ -54,7 +57,30 @@ describe('capabilitiesFor', () => {
       jsonExtract: true,
       wideDateRange: true,
       decimal256: true,
+      jsonType: false,
+      isDeleted: true,
+      arraysReadEscaped: false,
     });
+  });
+
+  it('26.7.2.1 (the embedded engine) has every feature', () => {
+    expect(capabilitiesFor('26.7.2.1')).toStrictEqual({
+      version: '26.7.2.1',
+      dedupToken: true,
+      dateTime64: true,
+      date32: true,
+      bool: true,
+      jsonExtract: true,
+      wideDateRange: true,
+      decimal256: true,
+      jsonType: true,
+      isDeleted: true,
+      arraysReadEscaped: false,
+    });
+  });
+
+  it('never sets arraysReadEscaped: the version does not say, a probe at connect time does', () => {
+    for (const v of ['18.16.1', '22.8.1', '24.8.1', '26.7.2.1']) expect(capabilitiesFor(v).arraysReadEscaped).toBe(false);
   });
 
   it('keeps the version string exactly as given', () => {
@@ -143,7 +169,30 @@ describe('capabilitiesFor', () => {
         jsonExtract: true,
         wideDateRange: false,
         decimal256: false,
+        jsonType: false,
+        isDeleted: false,
+        arraysReadEscaped: false,
       });
+    });
+
+    it.each([
+      ['24.12', false],
+      ['25.2', false],
+      ['25.3', true],
+      ['25.10', true],
+      ['26.1', true],
+    ])('jsonType on %s is %s', (v, expected) => {
+      expect(capabilitiesFor(v).jsonType).toBe(expected);
+    });
+
+    it.each([
+      ['22.12', false],
+      ['23.1', false],
+      ['23.2', true],
+      ['23.10', true],
+      ['24.1', true],
+    ])('isDeleted on %s is %s', (v, expected) => {
+      expect(capabilitiesFor(v).isDeleted).toBe(expected);
     });
   });
 });
@@ -152,6 +201,14 @@ describe('thresholds found in review', () => {
   it('Date32 and DateTime64 span 1900-2299 only from 22.8', () => {
     expect(capabilitiesFor('22.7.1').wideDateRange).toBe(false);
     expect(capabilitiesFor('22.8.1').wideDateRange).toBe(true);
+  });
+  it('the JSON column type without experimental settings only from 25.3', () => {
+    expect(capabilitiesFor('25.2.2.39').jsonType).toBe(false);
+    expect(capabilitiesFor('25.3.1.2703-lts').jsonType).toBe(true);
+  });
+  it('ReplacingMergeTree is_deleted only from 23.2', () => {
+    expect(capabilitiesFor('23.1.3').isDeleted).toBe(false);
+    expect(capabilitiesFor('23.2.1').isDeleted).toBe(true);
   });
   it('Decimal above precision 38 only from 22.1', () => {
     expect(capabilitiesFor('21.12.1').decimal256).toBe(false);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../core/clickhouse-version';
-import { createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultLayout, SYNC_CONTROL } from '../../core/ddl';
+import { addColumnSql, createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, type Layout } from '../../core/ddl';
 import type { ColumnPlan } from '../../core/types';
 
 const OLD = capabilitiesFor('18.16.1');
@@ -39,70 +39,14 @@ describe('createDatabaseSql', () => {
   });
 });
 
-describe('defaultLayout', () => {
-  it('orders by (created_at, id) with monthly partitions for a NOT NULL DateTime64 created_at', () => {
-    expect(defaultLayout([ID, CREATED, EVENT], 'id')).toStrictEqual({
-      orderBy: ['created_at', 'id'],
-      partitionBy: 'toYYYYMM(`created_at`)',
-    });
-  });
-
-  it('does the same for an old-server DateTime created_at', () => {
-    expect(defaultLayout([ID, plan('created_at', "DateTime('UTC')")], 'id')).toStrictEqual({
-      orderBy: ['created_at', 'id'],
-      partitionBy: 'toYYYYMM(`created_at`)',
-    });
-  });
-
-  it('does not depend on column order', () => {
-    expect(defaultLayout([EVENT, CREATED, ID], 'id')).toStrictEqual({
-      orderBy: ['created_at', 'id'],
-      partitionBy: 'toYYYYMM(`created_at`)',
-    });
-  });
-
-  it('puts the cursor last whatever its name', () => {
-    expect(defaultLayout([plan('event_id', 'Int64'), CREATED], 'event_id')).toStrictEqual({
-      orderBy: ['created_at', 'event_id'],
-      partitionBy: 'toYYYYMM(`created_at`)',
-    });
-  });
-
-  it('orders by (id) only when created_at is Nullable', () => {
-    expect(defaultLayout([ID, plan('created_at', "Nullable(DateTime64(6, 'UTC'))")], 'id')).toStrictEqual({ orderBy: ['id'] });
-  });
-
-  it('orders by (id) only when created_at is not a date or time', () => {
-    expect(defaultLayout([ID, plan('created_at', 'String')], 'id')).toStrictEqual({ orderBy: ['id'] });
-    expect(defaultLayout([ID, plan('created_at', 'Int64')], 'id')).toStrictEqual({ orderBy: ['id'] });
-  });
-
-  it('orders by (id) only when there is no created_at', () => {
-    expect(defaultLayout([ID, EVENT, plan('updated_at', "DateTime64(6, 'UTC')")], 'id')).toStrictEqual({ orderBy: ['id'] });
-  });
-
-  it('matches created_at case-sensitively', () => {
-    expect(defaultLayout([ID, plan('Created_At', "DateTime64(6, 'UTC')")], 'id')).toStrictEqual({ orderBy: ['id'] });
-  });
-
-  it('orders by (id) only when created_at is itself the cursor', () => {
-    expect(defaultLayout([plan('created_at', 'DateTime')], 'created_at')).toStrictEqual({ orderBy: ['created_at'] });
-  });
-
-  it('returns no partitionBy key at all without created_at', () => {
-    expect('partitionBy' in defaultLayout([ID], 'id')).toBe(false);
-  });
-
-  it('uses a cursor name that needs quoting as given', () => {
-    expect(defaultLayout([plan('we`ird', 'Int64')], 'we`ird')).toStrictEqual({ orderBy: ['we`ird'] });
-  });
-});
+/** The seed's layout: monthly partitions, ordered by time then id. */
+const SEED_LAYOUT: Layout = { engine: 'ReplacingMergeTree', orderBy: ['created_at', 'id'], partitionBy: 'toYYYYMM(`created_at`)' };
 
 describe('createTableSql: local table', () => {
   it('on a new server: ReplacingMergeTree(), PARTITION BY, ORDER BY and the dedup window', () => {
     const columns = [ID, CREATED, EVENT, PROPS];
     expect(
-      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: defaultLayout(columns, 'id'), caps: NEW }),
+      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: SEED_LAYOUT, caps: NEW }),
     ).toBe(
       [
         'CREATE TABLE IF NOT EXISTS `analytics`.`activity_logs`',
@@ -123,7 +67,7 @@ describe('createTableSql: local table', () => {
   it('on an old server: no SETTINGS line', () => {
     const columns = [ID, plan('created_at', "DateTime('UTC')")];
     expect(
-      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: defaultLayout(columns, 'id'), caps: OLD }),
+      createTableSql({ database: 'analytics', table: 'activity_logs', columns, layout: SEED_LAYOUT, caps: OLD }),
     ).toBe(
       [
         'CREATE TABLE IF NOT EXISTS `analytics`.`activity_logs`',
@@ -139,7 +83,7 @@ describe('createTableSql: local table', () => {
   });
 
   it('has no PARTITION BY line without a partition key', () => {
-    expect(createTableSql({ database: 'analytics', table: 'users', columns: [ID, EVENT], layout: { orderBy: ['id'] }, caps: NEW })).toBe(
+    expect(createTableSql({ database: 'analytics', table: 'users', columns: [ID, EVENT], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'] }, caps: NEW })).toBe(
       [
         'CREATE TABLE IF NOT EXISTS `analytics`.`users`',
         '(',
@@ -154,7 +98,7 @@ describe('createTableSql: local table', () => {
   });
 
   it('minimal table on an old server is four clauses', () => {
-    expect(createTableSql({ database: 'db', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: OLD })).toBe(
+    expect(createTableSql({ database: 'db', table: 't', columns: [ID], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'] }, caps: OLD })).toBe(
       'CREATE TABLE IF NOT EXISTS `db`.`t`\n(\n    `id` Int64\n)\nENGINE = ReplacingMergeTree()\nORDER BY (`id`)',
     );
   });
@@ -164,7 +108,7 @@ describe('createTableSql: local table', () => {
       database: 'analytics',
       table: 'sales.order`s',
       columns: [plan('my id', 'Int64'), plan('a\\b', 'String')],
-      layout: { orderBy: ['my id'] },
+      layout: { engine: 'ReplacingMergeTree', orderBy: ['my id'] },
       caps: OLD,
     });
     expect(sql).toBe(
@@ -185,14 +129,14 @@ describe('createTableSql: local table', () => {
       database: 'db',
       table: 't',
       columns: [ID],
-      layout: { orderBy: ['id'], partitionBy: 'intDiv(`id`, 1000000)' },
+      layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], partitionBy: 'intDiv(`id`, 1000000)' },
       caps: OLD,
     });
     expect(sql).toContain('\nPARTITION BY intDiv(`id`, 1000000)\nORDER BY (`id`)');
   });
 
   it('treats an empty cluster string as local', () => {
-    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: '' });
+    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], cluster: '' }, caps: NEW });
     expect(sql).toBe(
       'CREATE TABLE IF NOT EXISTS `db`.`t`\n(\n    `id` Int64\n)\nENGINE = ReplacingMergeTree()\nORDER BY (`id`)\nSETTINGS non_replicated_deduplication_window = 10000',
     );
@@ -207,9 +151,8 @@ describe('createTableSql: cluster', () => {
         database: 'analytics',
         table: 'activity_logs',
         columns,
-        layout: defaultLayout(columns, 'id'),
+        layout: { ...SEED_LAYOUT, engine: 'ReplicatedReplacingMergeTree', cluster: 'main' },
         caps: NEW,
-        cluster: 'main',
       }),
     ).toBe(
       [
@@ -227,7 +170,7 @@ describe('createTableSql: cluster', () => {
 
   it('is the same on an old server', () => {
     expect(
-      createTableSql({ database: 'dw', table: 'users', columns: [ID], layout: { orderBy: ['id'] }, caps: OLD, cluster: 'c1' }),
+      createTableSql({ database: 'dw', table: 'users', columns: [ID], layout: { engine: 'ReplicatedReplacingMergeTree', orderBy: ['id'], cluster: 'c1' }, caps: OLD }),
     ).toBe(
       [
         'CREATE TABLE IF NOT EXISTS `dw`.`users` ON CLUSTER `c1`',
@@ -241,13 +184,13 @@ describe('createTableSql: cluster', () => {
   });
 
   it('escapes a quote in the table name inside the replication path', () => {
-    const sql = createTableSql({ database: 'dw', table: "o'brien", columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: 'c1' });
+    const sql = createTableSql({ database: 'dw', table: "o'brien", columns: [ID], layout: { engine: 'ReplicatedReplacingMergeTree', orderBy: ['id'], cluster: 'c1' }, caps: NEW });
     expect(sql).toContain("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/dw/o\\'brien', '{replica}')");
     expect(sql).not.toContain('SETTINGS');
   });
 
   it('escapes a backtick in the cluster name', () => {
-    const sql = createTableSql({ database: 'dw', table: 't', columns: [ID], layout: { orderBy: ['id'] }, caps: NEW, cluster: 'c`1' });
+    const sql = createTableSql({ database: 'dw', table: 't', columns: [ID], layout: { engine: 'ReplicatedReplacingMergeTree', orderBy: ['id'], cluster: 'c`1' }, caps: NEW });
     expect(sql.split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `dw`.`t` ON CLUSTER `c\\`1`');
   });
 });
@@ -261,7 +204,8 @@ describe('createSyncControlSql', () => {
     '    synced_at    DateTime,',
     '    after_id     Nullable(Int64),',
     '    rows_copied  UInt64,',
-    '    workflow_id  String',
+    '    workflow_id  String,',
+    '    last_key     Nullable(String)',
     ')',
   ];
 
@@ -320,5 +264,32 @@ describe('createSyncRecheckSql', () => {
     const sql = createSyncRecheckSql('analytics', 'main');
     expect(sql.split('\n')[0]).toBe('CREATE TABLE IF NOT EXISTS `analytics`.`sync_recheck` ON CLUSTER `main`');
     expect(sql).toContain("ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics/sync_recheck', '{replica}')");
+  });
+});
+
+describe('createTableSql: engines', () => {
+  it('passes the version and is_deleted columns to ReplacingMergeTree', () => {
+    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at', isDeleted: 'deleted' }, caps: NEW });
+    expect(sql).toContain('ENGINE = ReplacingMergeTree(`updated_at`, `deleted`)\nORDER BY (`id`)');
+  });
+
+  it('puts the version after the replication path of a replicated engine', () => {
+    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { engine: 'ReplicatedReplacingMergeTree', orderBy: ['id'], version: 'v' }, caps: NEW });
+    expect(sql).toContain("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t', '{replica}', `v`)");
+    expect(sql).not.toContain('ON CLUSTER');
+  });
+
+  it('creates a plain MergeTree when asked', () => {
+    const sql = createTableSql({ database: 'db', table: 't', columns: [ID], layout: { engine: 'MergeTree', orderBy: ['id'] }, caps: OLD });
+    expect(sql).toContain('ENGINE = MergeTree()\nORDER BY (`id`)');
+  });
+});
+
+describe('addColumnSql', () => {
+  it('adds a column, with the default older rows hold', () => {
+    expect(addColumnSql('db', 't', { name: 'note', chType: 'Nullable(String)' })).toBe('ALTER TABLE `db`.`t` ADD COLUMN `note` Nullable(String)');
+    expect(addColumnSql('db', 't', { name: 'n', chType: 'Int32' }, 'main', "CAST('5' AS Int32)")).toBe(
+      "ALTER TABLE `db`.`t` ON CLUSTER `main` ADD COLUMN `n` Int32 DEFAULT CAST('5' AS Int32)",
+    );
   });
 });

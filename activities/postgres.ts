@@ -9,16 +9,7 @@ import type { SourceSchema } from '../core/table-plan';
 import type { PgColumn } from '../core/type-map';
 import type { ChunkRange, ColumnPlan, TablePlan } from '../core/types';
 
-export { chooseCursor } from '../core/table-plan';
-export type { SourceSchema };
-
-/** A column PostgreSQL added with a constant default: rows older than the column read it from the catalog. */
-export interface SourceColumn extends PgColumn {
-  /** pg_attribute.attmissingval as text ('{5}'), when the column has one. */
-  missing?: string;
-}
-
-export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSchema & { columns: SourceColumn[] }> {
+export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSchema> {
   const ref = pgTableRef(table);
   const found = await pg.query<{ oid: string | null }>(`SELECT to_regclass(${pgString(ref)})::oid::text AS oid`);
   const oid = found.rows[0]?.oid;
@@ -31,13 +22,12 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
   // Domains are read as their base type; arrays carry their element type.
   const cols = await pg.query<{
     name: string; type: string; typname: string; typtype: string; notnull: boolean;
-    base_type: string | null; elem_typname: string | null; elem_typtype: string | null; missing: string | null;
+    base_type: string | null; elem_typname: string | null; elem_typtype: string | null;
   }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
             bt.typname, bt.typtype::text AS typtype, a.attnotnull AS notnull,
             CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
-            et.typname AS elem_typname, et.typtype::text AS elem_typtype,
-            CASE WHEN a.atthasmissing THEN a.attmissingval::text END AS missing
+            et.typname AS elem_typname, et.typtype::text AS elem_typtype
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
        JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
        LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
@@ -54,7 +44,7 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     [oid],
   );
   return {
-    columns: cols.rows.map((r): SourceColumn => ({
+    columns: cols.rows.map((r): PgColumn => ({
       name: r.name,
       type: r.type,
       typname: r.typname,
@@ -62,7 +52,6 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
       notNull: r.notnull,
       ...(r.base_type ? { baseType: r.base_type } : {}),
       ...(r.elem_typname ? { elemTypname: r.elem_typname, elemTyptype: r.elem_typtype ?? 'b' } : {}),
-      ...(r.missing !== null ? { missing: r.missing } : {}),
     })),
     primaryKey: pk.rows.map((r) => r.name),
   };

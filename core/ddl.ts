@@ -2,7 +2,8 @@ import type { ClickHouseCapabilities } from './clickhouse-version';
 import { chIdent, chQualified, chString } from './quote';
 import type { ColumnPlan } from './types';
 
-export type EngineKind = 'MergeTree' | 'ReplacingMergeTree' | 'ReplicatedMergeTree' | 'ReplicatedReplacingMergeTree';
+export const ENGINES = ['MergeTree', 'ReplacingMergeTree', 'ReplicatedMergeTree', 'ReplicatedReplacingMergeTree'] as const;
+export type EngineKind = (typeof ENGINES)[number];
 
 export interface Layout {
   engine: EngineKind;

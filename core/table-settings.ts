@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_CHUNK_ROWS } from './config';
+import { ENGINES } from './ddl';
 import { parseTableName, tableKey } from './table-name';
 
 /**
@@ -18,8 +19,7 @@ const ddlText = (what: string) =>
     .min(1, { error: `expected ${what}` })
     .refine((s) => !/[;\0]/.test(s), { error: `expected ${what} without ';'` });
 
-export const ENGINES = ['MergeTree', 'ReplacingMergeTree', 'ReplicatedMergeTree', 'ReplicatedReplacingMergeTree'] as const;
-export type EngineName = (typeof ENGINES)[number];
+export { ENGINES };
 
 export const tableSettingsSchema = z
   .object({

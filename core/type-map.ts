@@ -53,6 +53,8 @@ interface Mapping {
   notNullable?: { nullAs: string };
   /** Array elements: the value needs single quotes inside ClickHouse's array text. */
   quoted?: boolean;
+  /** Dates and timestamps: the range the guard checks. */
+  range?: ColumnPlan['range'];
 }
 
 const asText = (c: string) => `${c}::text`;
@@ -61,9 +63,11 @@ const asText = (c: string) => `${c}::text`;
 const floatText = (c: string) =>
   `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
 
-/** [from, to) of Date32 and DateTime64 on this server. */
-function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string } {
-  return caps.wideDateRange ? { from: '1900-01-01', to: '2300-01-01' } : { from: '1925-01-01', to: '2283-11-12' };
+/** [from, to) of Date32 and DateTime64 on this server, and the last day held (for clamping). */
+function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string; lastDay: string } {
+  return caps.wideDateRange
+    ? { from: '1900-01-01', to: '2300-01-01', lastDay: '2299-12-31' }
+    : { from: '1925-01-01', to: '2283-11-12', lastDay: '2283-11-11' };
 }
 
 /**
@@ -71,7 +75,7 @@ function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string
  * without an error (18.16 turns 2200-01-01 into 0000-00-00), so they are
  * caught on the PostgreSQL side. `last` is the largest value held, for clamping.
  */
-function dateGuard(pgType: string, from: string, to: string, last: string): Guard & { range: NonNullable<ColumnPlan['range']> } {
+function dateGuard(pgType: string, from: string, to: string, last: string): Guard & { range: ColumnPlan['range'] } {
   return {
     when: (v) => `${v}::${pgType} < ${pgString(from)} OR ${v}::${pgType} >= ${pgString(to)}`,
     holds: `[${from}, ${to})`,
@@ -80,7 +84,7 @@ function dateGuard(pgType: string, from: string, to: string, last: string): Guar
   };
 }
 
-function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping & { range: NonNullable<ColumnPlan['range']> } {
+function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping {
   // Rendered in UTC wall-clock time whatever the session or server TimeZone,
   // and stored as DateTime64(6,'UTC'), so the text read back is the text written.
   const utc = (c: string) => (withTimeZone ? `(${c} AT TIME ZONE 'UTC')` : c);
@@ -89,8 +93,7 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
   // and fails loudly on BC dates instead of printing a wrong year as to_char would.
   if (caps.dateTime64) {
     const r = extendedRange(caps);
-    const last = `${Number(r.to.slice(0, 4)) - 1}-12-31 23:59:59.999999${withTimeZone ? '+00' : ''}`;
-    const g = dateGuard(pgType, r.from, r.to, caps.wideDateRange ? last : `2283-11-11 23:59:59.999999${withTimeZone ? '+00' : ''}`);
+    const g = dateGuard(pgType, r.from, r.to, `${r.lastDay} 23:59:59.999999${withTimeZone ? '+00' : ''}`);
     return { chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined, guard: g, range: g.range };
   }
   // Old servers have whole seconds only: the fraction is truncated (documented).
@@ -100,10 +103,10 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
   return { chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})`, guard: g, range: g.range };
 }
 
-function dateMapping(caps: ClickHouseCapabilities): Mapping & { range: NonNullable<ColumnPlan['range']> } {
+function dateMapping(caps: ClickHouseCapabilities): Mapping {
   if (caps.date32) {
     const r = extendedRange(caps);
-    const g = dateGuard('date', r.from, r.to, caps.wideDateRange ? '2299-12-31' : '2283-11-11');
+    const g = dateGuard('date', r.from, r.to, r.lastDay);
     return { chType: 'Date32', guard: g, range: g.range };
   }
   // Date holds days to 2149, but 18.16 reads and prints it only to the end of 2105.
@@ -264,8 +267,9 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
   const nullableForPolicy = !!m.guard && policy === 'null' && !m.notNullable && !opts.key;
   let expr = m.select ? m.select(quoted) : quoted;
   if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, expr, policy);
-  if (m.notNullable && !col.notNull) expr = `coalesce(${m.guard || m.select ? expr : `${expr}::text`}, ${m.notNullable.nullAs})`;
-  const range = (m as { range?: ColumnPlan['range'] }).range;
+  // Both such mappings (Array, JSON) render text, so NULL is replaced in kind.
+  if (m.notNullable && !col.notNull) expr = `coalesce(${expr}, ${m.notNullable.nullAs})`;
+  const { range } = m;
   return {
     name: col.name,
     pgType: col.type,

@@ -2,11 +2,12 @@ import type { Pool } from 'pg';
 import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
-import { encodePosition, describePosition, timeLiteral } from '../core/keyset';
+import { describePosition } from '../core/keyset';
 import { buildPlan } from '../core/table-plan';
 import { parseTableSettings, type TableSettings } from '../core/table-settings';
 import type { TablePlan } from '../core/types';
-import { queryRows, readCovered, readKeysetWatermark, readWatermark, tableExists } from './clickhouse';
+import { queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
+import { readKeysetPosition } from './keyset-watermark';
 import type { ClickHouseTarget } from './deps';
 import { introspect, keysetPending, pendingAfter, planWhere } from './postgres';
 import { chQualified, chString, pgIdent } from '../core/quote';
@@ -53,8 +54,13 @@ export async function tableStatuses(
       let covered: Awaited<ReturnType<typeof readCovered>> = [];
       const source = parseTableName(key);
       const plan = buildPlan(source, await introspect(pg, source), parseTableSettings({ ...defaults, ...settings[key] }), { caps: ch.caps, database: ch.database });
+      // A timestamp cursor's watermark as a position; status shows it as people read it.
+      let position: string | null = null;
       if (hasControl) {
-        status.watermark = plan.keyset ? await keysetWatermarkText(ch, plan) : await readWatermark(ch, key);
+        if (plan.keyset) {
+          position = await readKeysetPosition(pg, ch, plan);
+          status.watermark = position === null ? null : describePosition(plan.keyset, position);
+        } else status.watermark = await readWatermark(ch, key);
         covered = await readCovered(ch, key);
         const last = await queryRows<{ at: string; rows: string }>(
           ch,
@@ -67,7 +73,7 @@ export async function tableStatuses(
       }
       const ref = pgTableRef(source);
       if (plan.keyset) {
-        await keysetLag(pg, ch, plan, status);
+        await keysetLag(pg, position, plan, status);
         continue;
       }
       const { cursor } = plan;
@@ -84,20 +90,12 @@ export async function tableStatuses(
   return out;
 }
 
-/** The watermark of a timestamp cursor, as people read it. */
-async function keysetWatermarkText(ch: ClickHouseTarget, plan: Pick<TablePlan, 'key' | 'keyset'>): Promise<string | null> {
-  const found = await readKeysetWatermark(ch, plan.key);
-  return found ? describePosition(plan.keyset!, encodePosition({ micros: found.micros, key: found.keys.sort().at(-1) })) : null;
-}
-
-/** Lag of a timestamp cursor: rows past the watermark's time, and how old the oldest of them is. */
-async function keysetLag(pg: Pool, ch: ClickHouseTarget, plan: Pick<TablePlan, 'key' | 'keyset' | 'cursor' | 'source'>, status: TableStatus): Promise<void> {
-  const found = await readKeysetWatermark(ch, plan.key);
-  const after = found ? encodePosition({ micros: found.micros }) : null;
+/** Lag of a timestamp cursor: rows past the watermark position, and how old the oldest of them is. */
+async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, 'keyset' | 'cursor' | 'source'>, status: TableStatus): Promise<void> {
   const t = pgIdent(plan.cursor);
   const ref = pgTableRef(plan.source);
   const r = await pg.query<{ hi: string | null; oldest: string | null }>(
-    `SELECT max(${t})::text AS hi, extract(epoch FROM now() - (SELECT min(${t}) FROM ${ref} WHERE ${planWhere(plan, after)} AND ${t} > ${after ? timeLiteral(plan.keyset!, found!.micros) : "'-infinity'"}))::float8::text AS oldest FROM ${ref}`,
+    `SELECT max(${t})::text AS hi, extract(epoch FROM now() - (SELECT min(${t}) FROM ${ref} WHERE ${planWhere(plan, after)}))::float8::text AS oldest FROM ${ref}`,
   );
   status.sourceMaxId = r.rows[0]?.hi ?? null;
   status.lagRows = await keysetPending(pg, plan, after);

@@ -4,13 +4,14 @@ import { UserError } from '../core/errors';
 import { pgIdent } from '../core/quote';
 import { buildPlan } from '../core/table-plan';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
-import { encodePosition, lookbackFrom } from '../core/keyset';
+import { lookbackFrom } from '../core/keyset';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readKeysetWatermark, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
+import { readKeysetPosition } from './keyset-watermark';
 import { countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
 import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
@@ -117,30 +118,29 @@ export function createActivities(deps: ActivityDeps) {
     if (plan.keyset) return prepareKeyset(plan, addedColumns);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
-    // A watermark over an empty destination means its rows were dropped or
-    // truncated: keeping the watermark would leave them missing for good.
-    if ((watermark !== null || covered.length > 0) && (await destinationIsEmpty(ch, plan))) {
-      Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: key, watermark });
-      await writeResetMarker(ch, key);
+    if (await restartIfEmptied(plan, watermark !== null || covered.length > 0, watermark)) {
       return { plan, watermark: null, startAfter: null, addedColumns, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
     }
     const pending = await pendingAfter(pg, source, cursor, watermark, covered);
     return { plan, watermark, startAfter: watermark, addedColumns, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
   }
 
+  /**
+   * A watermark over an empty destination means its rows were dropped or
+   * truncated: keeping the watermark would leave them missing for good, so
+   * the progress is reset and the sync starts over. True when it did.
+   */
+  async function restartIfEmptied(plan: TablePlan, hasProgress: boolean, watermark: string | null): Promise<boolean> {
+    if (!hasProgress || !(await destinationIsEmpty(ch, plan))) return false;
+    Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: plan.key, watermark });
+    await writeResetMarker(ch, plan.key);
+    return true;
+  }
+
   /** prepareTable for a timestamp cursor: the watermark is a (time, tiebreak) position. */
   async function prepareKeyset(plan: TablePlan, addedColumns: string[]): Promise<PrepareResult> {
-    const ks = plan.keyset!;
-    let watermark: string | null = null;
-    const found = await readKeysetWatermark(ch, plan.key);
-    if (found && (await destinationIsEmpty(ch, plan))) {
-      Context.current().log.warn('destination is empty but sync_control has a watermark: syncing from the start', { table: plan.key });
-      await writeResetMarker(ch, plan.key);
-    } else if (found) {
-      // Several chunks may end at one time: the largest tiebreak in PostgreSQL's own order.
-      const r = await pg.query<{ k: string }>(`SELECT x AS k FROM unnest($1::text[]) x ORDER BY x::${ks.tiebreakType} DESC LIMIT 1`, [found.keys]);
-      watermark = encodePosition({ micros: found.micros, key: r.rows[0]!.k });
-    }
+    const found = await readKeysetPosition(pg, ch, plan);
+    const watermark = found !== null && !(await restartIfEmptied(plan, true, found)) ? found : null;
     const startAfter = lookbackFrom(watermark, plan.lookbackSeconds);
     return { plan, watermark, startAfter, addedColumns, covered: [], pendingRows: await keysetPending(pg, plan, startAfter), rechecks: 0 };
   }

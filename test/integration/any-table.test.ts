@@ -6,9 +6,10 @@ import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type ClickHouseTarget } from '../../activities';
+import { readStatusReport } from '../../client/commands/status';
 import { startSync } from '../../client/commands/sync';
 import { readTemporalConfig, secretsOf } from '../../core/config';
-import type { TableSettings } from '../../core/table-settings';
+import { parseConfigFile, type TableSettings } from '../../core/table-settings';
 import { createPgPool } from '../../worker/connections';
 import { runCli } from '../support/cli';
 import { envFor, services, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
@@ -189,6 +190,7 @@ describe.each(['embedded', 'server'] as Target[])('any table, every type: %s', (
       try {
         await c.query(`SET TimeZone = '${r.tz}'`);
         await c.query(`INSERT INTO torture (${COLUMNS}) VALUES (${params})`, r.values);
+        await c.query('RESET TimeZone');
       } finally {
         c.release();
       }
@@ -340,10 +342,20 @@ describe.each(['embedded', 'server'] as Target[])('any table, every type: %s', (
     await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.readings` });
     const settings: TableSettings = { cursor: 'taken_at' };
     expect((await sync('readings', settings, 700))!.rows).toBe(5000);
-    await pool.query(`INSERT INTO readings (sensor, taken_at, value) SELECT 'late', '2024-07-01'::timestamptz, g FROM generate_series(1, 50) g`);
+    await pool.query(`INSERT INTO readings (sensor, taken_at, value) SELECT 'late', '2024-07-01 00:00:00-07'::timestamptz, g FROM generate_series(1, 50) g`);
     expect((await sync('readings', settings, 700))!.rows).toBe(50);
     const [n] = await chRows<{ n: string; u: string }>(`SELECT toString(count()) AS n, toString(uniqExact(reading_id)) AS u FROM ${database}.readings`);
     expect(n).toEqual({ n: '5050', u: '5050' });
+
+    // Status reads the position with the config's cursor: the last row's time (UTC) and tiebreak, nothing waiting.
+    const config = parseConfigFile('pg2ch.config.json', { tables: { readings: settings } });
+    const late = await pool.query<{ id: string }>(`SELECT reading_id::text AS id FROM readings WHERE sensor = 'late' ORDER BY reading_id DESC LIMIT 1`);
+    const [status] = await readStatusReport(client, readTemporalConfig(env), 'readings', config);
+    expect(status).toMatchObject({ watermark: `2024-07-01T07:00:00.000Z / ${late.rows[0]!.id}`, lagRows: 0, lagSeconds: 0 });
+    await pool.query(`INSERT INTO readings (sensor, taken_at, value) VALUES ('later', '2024-07-01 00:00:01-07', 1)`);
+    const [behind] = await readStatusReport(client, readTemporalConfig(env), 'readings', config);
+    expect(behind!.lagRows).toBe(1);
+    expect(behind!.lagSeconds).toBeGreaterThan(0);
   });
 
   it('pg2ch sync --all runs one workflow per table of the config file; one failing does not stop the others', async () => {

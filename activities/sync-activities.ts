@@ -25,8 +25,6 @@ export interface PrepareResult {
   watermark: string | null;
   /** Where this run starts: the watermark, or before it by the updated mode's lookback. */
   startAfter: string | null;
-  /** Columns PostgreSQL gained that were added to ClickHouse by this run. */
-  addedColumns: string[];
   /** Ranges past the watermark that backfills copied already: the sync jumps over them. */
   covered: CursorRange[];
   /** Rows past the watermark still to copy (estimated when many). */
@@ -115,14 +113,14 @@ export function createActivities(deps: ActivityDeps) {
     const { key, source, cursor } = plan;
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
-    if (plan.keyset) return prepareKeyset(plan, addedColumns);
+    if (plan.keyset) return prepareKeyset(plan);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     if (await restartIfEmptied(plan, watermark !== null || covered.length > 0, watermark)) {
-      return { plan, watermark: null, startAfter: null, addedColumns, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
+      return { plan, watermark: null, startAfter: null, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
     }
     const pending = await pendingAfter(pg, source, cursor, watermark, covered);
-    return { plan, watermark, startAfter: watermark, addedColumns, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
+    return { plan, watermark, startAfter: watermark, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
   }
 
   /**
@@ -138,11 +136,11 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** prepareTable for a timestamp cursor: the watermark is a (time, tiebreak) position. */
-  async function prepareKeyset(plan: TablePlan, addedColumns: string[]): Promise<PrepareResult> {
+  async function prepareKeyset(plan: TablePlan): Promise<PrepareResult> {
     const found = await readKeysetPosition(pg, ch, plan);
     const watermark = found !== null && !(await restartIfEmptied(plan, true, found)) ? found : null;
     const startAfter = lookbackFrom(watermark, plan.lookbackSeconds);
-    return { plan, watermark, startAfter, addedColumns, covered: [], pendingRows: await keysetPending(pg, plan, startAfter), rechecks: 0 };
+    return { plan, watermark, startAfter, covered: [], pendingRows: await keysetPending(pg, plan, startAfter), rechecks: 0 };
   }
 
   /**

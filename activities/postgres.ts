@@ -126,6 +126,12 @@ export function selectRangeSql(plan: TablePlan, selectList: string[], range: Chu
   return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${planWhere(plan, range.afterId, range.toId)}`;
 }
 
+/** A range's cursor values as text, for copyMissing to look up in ClickHouse. */
+export async function idsInRange(db: Pool | PoolClient, plan: TablePlan, range: ChunkRange): Promise<string[]> {
+  const r = await db.query<{ id: string }>(selectRangeSql(plan, [`${pgIdent(plan.cursor)}::text AS id`], range));
+  return r.rows.map((row) => row.id);
+}
+
 /**
  * A pooled connection for fn, released afterwards; destroyed if fn failed,
  * since a connection that failed mid-COPY is not reusable. While it is

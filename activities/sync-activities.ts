@@ -1,18 +1,17 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { pgIdent } from '../core/quote';
 import { buildPlan } from '../core/table-plan';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
-import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
+import { parseTableName, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
-import { countRangeSql, rangeWhere, cursorRangeForTimes, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
+import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
 import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
@@ -234,9 +233,23 @@ export function createActivities(deps: ActivityDeps) {
       }
       const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
       // Keyset ranges are not counted: a replay collapses onto the copies present (ReplacingMergeTree by the row's key).
-      if (resuming && !plan.keyset && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) >= rows) {
-        ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
-        return { rows, bytes: 0, skipped: true };
+      if (resuming && !plan.keyset && rows !== undefined && rows > 0) {
+        const present = await countRange(ch, plan, range);
+        if (present >= rows) {
+          ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
+          return { rows, bytes: 0, skipped: true };
+        }
+        if (present > 0) {
+          // A copy killed mid-stream: the old server commits the rows that
+          // had arrived. Inserting the whole range again would double them.
+          const added = await copyMissing(pg, ch, plan, await idsInRange(client, plan, range), () => ctx.heartbeat());
+          ctx.log.warn('part of the range was already in ClickHouse, from a copy that died mid-insert: copied only the rows it lacked', {
+            table: plan.key, range, present, added,
+          });
+          await noteOpenTransactions();
+          deps.afterInsert?.();
+          return { rows, bytes: 0, skipped: false };
+        }
       }
       if (plan.strategy === 'pull') {
         await checkRanges(client, plan, range);
@@ -327,11 +340,7 @@ export function createActivities(deps: ActivityDeps) {
     /** `pg2ch verify --repair`: copies the rows of a differing range that ClickHouse lacks. */
     repairRange: withFailures(secrets, async (input: { plan: TablePlan; range: ChunkRange }) => {
       const ctx = Context.current();
-      const c = pgIdent(input.plan.cursor);
-      const ids = await pg.query<{ id: string }>(
-        `SELECT ${c}::text AS id FROM ${pgTableRef(input.plan.source)} WHERE ${rangeWhere(input.plan.cursor, input.range.afterId, input.range.toId)}`,
-      );
-      return copyMissing(pg, ch, input.plan, ids.rows.map((r) => r.id), () => ctx.heartbeat());
+      return copyMissing(pg, ch, input.plan, await idsInRange(pg, input.plan, input.range), () => ctx.heartbeat());
     }),
     /** Before a sync's new chunks: rows that committed late behind the watermark (see late-commits.ts). */
     recheckLate: withFailures(secrets, (input: { plan: TablePlan }) => {

@@ -45,15 +45,20 @@ describe('a worker killed between insert and checkpoint', () => {
     const died = await crashing.exit;
     expect(died.signal).toBe('SIGKILL');
 
-    // The first chunk landed, its checkpoint did not.
-    expect(await count(`SELECT toString(count()) AS n FROM ${database}.${table}`)).toBe('10000');
+    // A chunk landed, its checkpoint did not. The chunk copying beside it may
+    // have left the rows that had arrived: this server commits an insert whose
+    // connection closed (partial-chunk.test covers that resume on its own).
+    const whole = await count(
+      `SELECT toString(countIf(n = 10000)) AS n FROM (SELECT intDiv(id - 1, 10000) AS chunk, count() AS n FROM ${database}.${table} GROUP BY chunk)`,
+    );
+    expect(Number(whole)).toBeGreaterThanOrEqual(1);
     expect(await count(`SELECT toString(count()) AS n FROM ${database}.sync_control WHERE table_name = '${table}'`)).toBe('0');
 
     const healthy = runCli(['worker'], env);
     procs.push(healthy);
     const done = await sync.exit;
     expect(done.code, sync.stderr()).toBe(0);
-    expect(sync.stdout()).toMatch(/synced crash_logs: 30000 rows copied in 3 chunks, 1 already present, last id 30000/);
+    expect(sync.stdout()).toContain(`synced crash_logs: 30000 rows copied in 3 chunks, ${whole} already present, last id 30000`);
 
     expect(await count(`SELECT toString(count()) AS n FROM ${database}.${table}`)).toBe(String(ROWS));
     expect(await count(`SELECT toString(count()) AS n FROM ${database}.${table} FINAL`)).toBe(String(ROWS));

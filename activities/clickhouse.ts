@@ -276,3 +276,33 @@ async function insertSyncControl(
     clickhouse_settings: insertSettings(ch, dedupToken),
   });
 }
+
+/** Mutations take the whole query within max_query_size (256 KiB by default). */
+const DELETE_BATCH = 10_000;
+const MUTATION_WAIT_MS = 10 * 60_000;
+
+/**
+ * Deletes the rows of these cursor values and returns once the deletion is
+ * done: the old server has only asynchronous mutations, so the wait polls
+ * system.mutations (on every server, one way).
+ */
+export async function deleteRows(ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<void> {
+  const { database, table } = plan.destination;
+  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
+    const batch = ids.slice(i, i + DELETE_BATCH);
+    await ch.client.command({ query: `ALTER TABLE ${chQualified(database, table)} DELETE WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')})` });
+  }
+  const deadline = Date.now() + MUTATION_WAIT_MS;
+  for (;;) {
+    const [open] = await queryRows<{ n: string }>(
+      ch,
+      `SELECT toString(count()) AS n FROM system.mutations WHERE database = ${chString(database)} AND table = ${chString(table)} AND is_done = 0`,
+    );
+    if (open?.n === '0') return;
+    if (Date.now() > deadline) {
+      throw new Error(`deleting ${ids.length} rows of ${database}.${table} has not finished after ${MUTATION_WAIT_MS / 60_000} minutes; see system.mutations there`);
+    }
+    heartbeat();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -16,7 +16,7 @@ import { pgTableRef } from '../core/table-name';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { insertSettings, insertTsv, queryRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { rangeWhere, withClient } from './postgres';
+import { onConnection, rangeWhere } from './postgres';
 
 /** Transaction ids (64-bit, epoch included) bounding the transactions open when a snapshot was taken. */
 export interface Horizon {
@@ -112,7 +112,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
  * Of these PostgreSQL ids, copies the ones ClickHouse does not have, through
  * the same COPY serialization and insert as a chunk. Returns how many.
  */
-export async function copyMissing(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
+export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
   let found = 0;
   for (let i = 0; i < ids.length; i += ID_BATCH) {
     const batch = ids.slice(i, i + ID_BATCH);
@@ -129,19 +129,21 @@ export async function copyMissing(pg: Pool, ch: ClickHouseTarget, plan: TablePla
     const missing = batch.filter((id) => !present.has(id));
     if (missing.length === 0) continue;
     found += missing.length;
-    await copyIds(pg, ch, plan, missing);
+    await copyIds(db, ch, plan, missing);
     heartbeat();
   }
   return found;
 }
 
 /** The named rows, through the same COPY serialization and insert as a chunk. */
-async function copyIds(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, ids: string[]): Promise<void> {
+async function copyIds(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[]): Promise<void> {
   const c = pgIdent(plan.cursor);
   const select = `SELECT ${plan.columns.map((col) => col.select).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${ids.map((id) => `${pgString(id)}::int8`).join(', ')})`;
-  await withClient(pg, async (client) => {
+  await onConnection(db, async (client) => {
     const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
-    const token = plan.dedupToken ? `late:${plan.key}:${ids[0]}:${ids[ids.length - 1]}:${ids.length}` : undefined;
-    await insertTsv(ch, plan, stream, token);
+    // No token of its own: the ids were just found missing, which is what
+    // makes a retry safe, and the same ids may rightly be copied again after
+    // a cut-short copy of them was deleted (a repeated token would drop them).
+    await insertTsv(ch, plan, stream, undefined);
   });
 }

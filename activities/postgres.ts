@@ -126,9 +126,10 @@ export function selectRangeSql(plan: TablePlan, selectList: string[], range: Chu
   return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${planWhere(plan, range.afterId, range.toId)}`;
 }
 
-/** A range's cursor values as text, for copyMissing to look up in ClickHouse. */
+/** A range's cursor values as text, in order, for copyMissing to look up in ClickHouse. */
 export async function idsInRange(db: Pool | PoolClient, plan: TablePlan, range: ChunkRange): Promise<string[]> {
-  const r = await db.query<{ id: string }>(selectRangeSql(plan, [`${pgIdent(plan.cursor)}::text AS id`], range));
+  const c = pgIdent(plan.cursor);
+  const r = await db.query<{ id: string }>(`${selectRangeSql(plan, [`${c}::text AS id`], range)} ORDER BY ${c}`);
   return r.rows.map((row) => row.id);
 }
 
@@ -153,6 +154,11 @@ export async function withClient<T>(pg: Pool, fn: (client: PoolClient) => Promis
     client.off('error', onError);
     client.release(broken);
   }
+}
+
+/** fn on this connection (inside its transaction), or on one of the pool's. */
+export function onConnection<T>(db: Pool | PoolClient, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return 'release' in db ? fn(db) : withClient(db, fn);
 }
 
 /** Runs fn in a read-only REPEATABLE READ transaction so a count and a COPY see one snapshot. */

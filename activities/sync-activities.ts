@@ -14,6 +14,7 @@ import { readKeysetPosition } from './keyset-watermark';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
 import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
+import { completeChunk } from './partial-chunk';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { verifySegment } from './verify';
@@ -233,23 +234,21 @@ export function createActivities(deps: ActivityDeps) {
       }
       const token = plan.dedupToken ? `${plan.key}:${range.afterId}:${range.toId}:${rows}` : undefined;
       // Keyset ranges are not counted: a replay collapses onto the copies present (ReplacingMergeTree by the row's key).
-      if (resuming && !plan.keyset && rows !== undefined && rows > 0) {
-        const present = await countRange(ch, plan, range);
-        if (present >= rows) {
+      if (resuming && !plan.keyset && rows !== undefined && rows > 0 && (await countRange(ch, plan, range)) > 0) {
+        // Rows of this range are in ClickHouse: an earlier attempt inserted
+        // them and died before its checkpoint, perhaps mid-stream. Inserting
+        // the range again would double them; the rows are compared instead.
+        const { replaced, added } = await completeChunk(client, ch, plan, range, () => ctx.heartbeat());
+        if (replaced === 0 && added === 0) {
           ctx.log.info('range already in ClickHouse, not inserted again', { table: plan.key, range });
           return { rows, bytes: 0, skipped: true };
         }
-        if (present > 0) {
-          // A copy killed mid-stream: the old server commits the rows that
-          // had arrived. Inserting the whole range again would double them.
-          const added = await copyMissing(pg, ch, plan, await idsInRange(client, plan, range), () => ctx.heartbeat());
-          ctx.log.warn('part of the range was already in ClickHouse, from a copy that died mid-insert: copied only the rows it lacked', {
-            table: plan.key, range, present, added,
-          });
-          await noteOpenTransactions();
-          deps.afterInsert?.();
-          return { rows, bytes: 0, skipped: false };
-        }
+        ctx.log.warn('part of the range was in ClickHouse, from a copy that died mid-insert: rows that differed were replaced, the missing ones copied', {
+          table: plan.key, range, replaced, added,
+        });
+        await noteOpenTransactions();
+        deps.afterInsert?.();
+        return { rows, bytes: 0, skipped: false };
       }
       if (plan.strategy === 'pull') {
         await checkRanges(client, plan, range);

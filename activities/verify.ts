@@ -1,12 +1,12 @@
 import type { Context } from '@temporalio/activity';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { chIdent, chQualified } from '../core/quote';
 import { digestTsv, sameDigest, type RangeDigest } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { chRangeWhere } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { nextChunk, withClient } from './postgres';
+import { nextChunk, onConnection } from './postgres';
 import { copyStatement } from './serialize';
 
 export interface Mismatch {
@@ -32,29 +32,36 @@ const NARROW_PARTS = 10;
 /** Reported per segment at most: a destination that differs everywhere needs no more to be diagnosed. */
 export const MAX_MISMATCHES = 100;
 
-async function pgDigest(pg: Pool, plan: TablePlan, range: ChunkRange): Promise<RangeDigest> {
-  return withClient(pg, async (client) => {
+/** A range's rows as PostgreSQL's COPY renders them for the insert. */
+export async function pgRangeText(db: Pool | PoolClient, plan: TablePlan, range: ChunkRange): Promise<string> {
+  return onConnection(db, async (client) => {
     const chunks: Buffer[] = [];
     for await (const c of client.query(copyTo(copyStatement(plan, range)))) chunks.push(c as Buffer);
-    return digestOf(plan, Buffer.concat(chunks).toString('utf8'));
+    return Buffer.concat(chunks).toString('utf8');
   });
 }
 
-async function chDigest(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<RangeDigest> {
+/** A range's rows as ClickHouse stores them, in the same columns. */
+export async function chRangeText(ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange): Promise<string> {
   const { database, table } = plan.destination;
   const rs = await ch.client.query({
     query: `SELECT ${plan.columns.map((c) => chIdent(c.name)).join(', ')} FROM ${chQualified(database, table)} WHERE ${chRangeWhere(plan.cursor, range)}`,
     format: 'TabSeparated',
   });
-  return digestOf(plan, await rs.text());
+  return rs.text();
 }
 
+/** The ClickHouse types of a plan's columns, and where its cursor is among them. */
+export function rowShape(plan: TablePlan): { types: string[]; idIndex: number } {
+  return { types: plan.columns.map((c) => c.chType), idIndex: plan.columns.findIndex((c) => c.name === plan.cursor) };
+}
+
+const pgDigest = async (pg: Pool, plan: TablePlan, range: ChunkRange) => digestOf(plan, await pgRangeText(pg, plan, range));
+const chDigest = async (ch: ClickHouseTarget, plan: TablePlan, range: ChunkRange) => digestOf(plan, await chRangeText(ch, plan, range));
+
 function digestOf(plan: TablePlan, text: string): RangeDigest {
-  return digestTsv(
-    plan.columns.map((c) => c.chType),
-    plan.columns.findIndex((c) => c.name === plan.cursor),
-    text,
-  );
+  const { types, idIndex } = rowShape(plan);
+  return digestTsv(types, idIndex, text);
 }
 
 /** (a, b] split into `parts` spans of about equal ids; a null start is the span's own first id - 1. */

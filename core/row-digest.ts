@@ -70,17 +70,19 @@ export interface RangeDigest {
 
 const MASK = (1n << 64n) - 1n;
 
+const rowsOf = (text: string) => text.split('\n').filter((line) => line !== '');
+const idOf = (line: string, idIndex: number) => line.split('\t', idIndex + 1)[idIndex]!;
+
 /** The digest of TabSeparated text whose column `idIndex` is the integer cursor. */
 export function digestTsv(chTypes: string[], idIndex: number, text: string): RangeDigest {
   let rows = 0;
   let sum = 0n;
   let min: bigint | null = null;
   let max: bigint | null = null;
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
+  for (const line of rowsOf(text)) {
     rows++;
     sum = (sum + rowHash(chTypes, line)) & MASK;
-    const id = BigInt(line.split('\t', idIndex + 1)[idIndex]!);
+    const id = BigInt(idOf(line, idIndex));
     if (min === null || id < min) min = id;
     if (max === null || id > max) max = id;
   }
@@ -89,4 +91,29 @@ export function digestTsv(chTypes: string[], idIndex: number, text: string): Ran
 
 export function sameDigest(a: RangeDigest, b: RangeDigest): boolean {
   return a.rows === b.rows && a.checksum === b.checksum && a.minId === b.minId && a.maxId === b.maxId;
+}
+
+/**
+ * Ids whose rows in `stored` (ClickHouse) are not exactly one copy of their
+ * row in `source` (PostgreSQL): a row cut short by an insert that died (the
+ * old server keeps a cut last field, which is still valid text), or a row
+ * stored twice. Ids only ClickHouse has are not reported: rows deleted in
+ * PostgreSQL stay in an append-mode destination.
+ */
+export function idsToReplace(chTypes: string[], idIndex: number, source: string, stored: string): string[] {
+  const want = new Map<string, bigint>();
+  for (const line of rowsOf(source)) want.set(idOf(line, idIndex), rowHash(chTypes, line));
+  const got = new Map<string, bigint[]>();
+  for (const line of rowsOf(stored)) {
+    const id = idOf(line, idIndex);
+    const copies = got.get(id) ?? [];
+    copies.push(rowHash(chTypes, line));
+    got.set(id, copies);
+  }
+  const out: string[] = [];
+  for (const [id, copies] of got) {
+    const row = want.get(id);
+    if (row !== undefined && (copies.length !== 1 || copies[0] !== row)) out.push(id);
+  }
+  return out;
 }

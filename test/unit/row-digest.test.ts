@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalField, digestTsv, sameDigest, unescapeField } from '../../core/row-digest';
+import { canonicalField, digestTsv, idsToReplace, sameDigest, unescapeField } from '../../core/row-digest';
 
 describe('unescapeField', () => {
   it('reads both engines\' escapes', () => {
@@ -52,5 +52,24 @@ describe('digestTsv', () => {
   });
   it('refuses a row with the wrong number of fields', () => {
     expect(() => digestTsv(types, 0, '1\tx\ty\n')).toThrow(/3 fields where 2 columns/);
+  });
+});
+
+describe('idsToReplace', () => {
+  const types = ['String', 'Int64', 'DateTime64(6)'];
+  const source = 'a\t1\t2024-01-01 00:00:00.5\nb\t2\t2024-01-01 00:00:01\nc\t3\t2024-01-01 00:00:02\n';
+  it('reports nothing when every stored row is its source row once, printed as ClickHouse prints it', () => {
+    expect(idsToReplace(types, 1, source, 'c\t3\t2024-01-01 00:00:02.000000\na\t1\t2024-01-01 00:00:00.500000\n')).toEqual([]);
+  });
+  it('reports a row cut short in its last field', () => {
+    expect(idsToReplace(types, 1, 'x\t7\t{"k": "long value"}\n', 'x\t7\t{"k": "lo\n')).toEqual(['7']);
+    expect(idsToReplace(types, 1, source, 'a\t1\t2024-01-01 00:00:00.5\nb\t2\t2024-01-01 00:00:00\n')).toEqual(['2']);
+  });
+  it('reports a row stored twice, even when both copies are right', () => {
+    expect(idsToReplace(types, 1, source, 'b\t2\t2024-01-01 00:00:01\nb\t2\t2024-01-01 00:00:01\n')).toEqual(['2']);
+  });
+  it('leaves alone rows only ClickHouse has and rows it lacks', () => {
+    expect(idsToReplace(types, 1, source, 'z\t9\t2024-01-01 00:00:09\n')).toEqual([]);
+    expect(idsToReplace(types, 1, source, '')).toEqual([]);
   });
 });

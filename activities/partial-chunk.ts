@@ -1,0 +1,41 @@
+import type { PoolClient } from 'pg';
+import { idsToReplace } from '../core/row-digest';
+import type { ChunkRange, TablePlan } from '../core/types';
+import { deleteRows } from './clickhouse';
+import type { ClickHouseTarget } from './deps';
+import { copyMissing } from './late-commits';
+import { idsInRange } from './postgres';
+import { chRangeText, pgRangeText, rowShape } from './verify';
+
+/** Rows compared at a time: both sides' text of this many rows is held at once. */
+const COMPARE_ROWS = 10_000;
+
+/**
+ * Brings a chunk that a resumed run finds (partly) in ClickHouse to exactly
+ * PostgreSQL's rows. A worker killed while a chunk streams into the old
+ * server leaves what had arrived, committed; its last row may be cut short
+ * inside its last field, which still parses. Rows that differ from
+ * PostgreSQL's are deleted, then every row ClickHouse lacks is copied. Runs
+ * in the chunk's snapshot, on its connection.
+ */
+export async function completeChunk(
+  client: PoolClient,
+  ch: ClickHouseTarget,
+  plan: TablePlan,
+  range: ChunkRange,
+  heartbeat: () => void,
+): Promise<{ replaced: number; added: number }> {
+  const ids = await idsInRange(client, plan, range);
+  const { types, idIndex } = rowShape(plan);
+  const stale: string[] = [];
+  for (let i = 0; i < ids.length; i += COMPARE_ROWS) {
+    const last = i + COMPARE_ROWS >= ids.length;
+    const part: ChunkRange = { afterId: i === 0 ? range.afterId : ids[i - 1]!, toId: last ? range.toId : ids[i + COMPARE_ROWS - 1]!, rows: 0 };
+    const [source, stored] = await Promise.all([pgRangeText(client, plan, part), chRangeText(ch, plan, part)]);
+    stale.push(...idsToReplace(types, idIndex, source, stored));
+    heartbeat();
+  }
+  if (stale.length > 0) await deleteRows(ch, plan, stale, heartbeat);
+  const added = await copyMissing(client, ch, plan, ids, heartbeat);
+  return { replaced: stale.length, added };
+}

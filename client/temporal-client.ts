@@ -23,3 +23,20 @@ export async function pollerCount(client: Client, cfg: TemporalConfig): Promise<
   });
   return res.pollers?.length ?? 0;
 }
+
+/** How long a command that needs a worker waits for one to show as polling. */
+export const WORKER_WAIT_MS = 10_000;
+
+/**
+ * Whether a worker polls the task queue, waiting up to `waitMs` for one: a
+ * worker just started, or one reconnecting after the Temporal server
+ * restarted, takes a few seconds to show in the task queue's pollers.
+ */
+export async function workerPolling(client: Client, cfg: TemporalConfig, waitMs = WORKER_WAIT_MS): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if ((await pollerCount(client, cfg).catch(() => 0)) > 0) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -8,7 +8,7 @@ import type { Progress } from '../../workflows/progress';
 import { tableStatus } from '../../workflows/status';
 import { failureMessage } from '../failure-message';
 import { progressLine, queryProgress } from '../progress-view';
-import { pollerCount } from '../temporal-client';
+import { workerPolling } from '../temporal-client';
 import { findSchedule } from './schedule';
 import { keyOf } from './sync';
 
@@ -27,7 +27,7 @@ export interface StatusReport extends TableStatus {
 /** Watermark and lag come from a worker (it holds the database connections); the rest from Temporal. */
 export async function readStatusReport(client: Client, temporal: TemporalConfig, table: string | undefined, config?: ConfigFile): Promise<StatusReport[]> {
   const key = table === undefined ? undefined : keyOf(table);
-  if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
+  if (!(await workerPolling(client, temporal))) {
     throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and status reads PostgreSQL and ClickHouse through one; start it with: pg2ch worker`, 'NoWorker');
   }
   let tables: TableStatus[];

@@ -7,7 +7,7 @@ import type { RangeDigest } from '../../core/row-digest';
 import { verifyTable, type VerifyResult } from '../../workflows/verify';
 import { failureMessage } from '../failure-message';
 import { followProgress, throughput, type ProgressMode } from '../progress-view';
-import { pollerCount } from '../temporal-client';
+import { workerPolling } from '../temporal-client';
 import { keyOf } from './sync';
 
 /** Runs the verify workflow through a worker and waits for its verdict. */
@@ -21,7 +21,7 @@ export async function runVerify(
   const key = keyOf(table);
   const bad = cursorBoundsError(o.fromId, o.toId);
   if (bad) throw new ConfigError(bad);
-  if ((await pollerCount(client, temporal).catch(() => 0)) === 0) {
+  if (!(await workerPolling(client, temporal))) {
     throw new UserError(`no worker is polling task queue ${temporal.taskQueue}, and verify reads both databases through one; start it with: pg2ch worker`, 'NoWorker');
   }
   const handle = await client.workflow.start(verifyTable, {

@@ -117,6 +117,25 @@ describe('pg2ch reports bad input as one clear line', () => {
     expectOneLineError(run.stderr(), /PG2CH_COPY_STRATEGY/);
   });
 
+  it('status with no worker on the task queue waits for one, then says how to start it', async () => {
+    const run = runCli(['status'], { ...env, PG2CH_TASK_QUEUE: 'it-cli-nobody' });
+    expect((await run.exit).code).toBe(1);
+    expectOneLineError(run.stderr(), /no worker is polling task queue it-cli-nobody, .*start it with: pg2ch worker/);
+  });
+
+  it('status finds a worker that starts while it waits', async () => {
+    const late = { ...env, PG2CH_TASK_QUEUE: 'it-cli-late' };
+    const run = runCli(['status'], late);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const lateWorker = await startWorker(late);
+    try {
+      const done = await run.exit;
+      expect(done.code, run.stderr()).toBe(0);
+    } finally {
+      await lateWorker.stop();
+    }
+  });
+
   it.each([
     ['no integer column at all', `CREATE TABLE no_cursor (name text PRIMARY KEY, created_at timestamp)`],
     ['a text id', `CREATE TABLE no_cursor (id text PRIMARY KEY, created_at timestamp)`],

@@ -113,7 +113,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
  * the same COPY serialization and insert as a chunk. Returns how many.
  */
 export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
-  let found = 0;
+  const missing: string[] = [];
   for (let i = 0; i < ids.length; i += ID_BATCH) {
     const batch = ids.slice(i, i + ID_BATCH);
     const present = new Set(
@@ -126,13 +126,18 @@ export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, p
         )
       ).map((r) => r.present),
     );
-    const missing = batch.filter((id) => !present.has(id));
-    if (missing.length === 0) continue;
-    found += missing.length;
-    await copyIds(db, ch, plan, missing);
+    missing.push(...batch.filter((id) => !present.has(id)));
+  }
+  await copyRows(db, ch, plan, missing, heartbeat);
+  return missing.length;
+}
+
+/** The named rows, ID_BATCH at a time. */
+export async function copyRows(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<void> {
+  for (let i = 0; i < ids.length; i += ID_BATCH) {
+    await copyIds(db, ch, plan, ids.slice(i, i + ID_BATCH));
     heartbeat();
   }
-  return found;
 }
 
 /** The named rows, through the same COPY serialization and insert as a chunk. */

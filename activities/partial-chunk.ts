@@ -1,9 +1,9 @@
 import type { PoolClient } from 'pg';
-import { idsToReplace } from '../core/row-digest';
+import { diffStored } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { deleteRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { copyMissing } from './late-commits';
+import { copyRows } from './late-commits';
 import { idsInRange } from './postgres';
 import { chRangeText, pgRangeText, rowShape } from './verify';
 
@@ -28,14 +28,19 @@ export async function completeChunk(
   const ids = await idsInRange(client, plan, range);
   const { types, idIndex } = rowShape(plan);
   const stale: string[] = [];
+  const missing: string[] = [];
   for (let i = 0; i < ids.length; i += COMPARE_ROWS) {
     const last = i + COMPARE_ROWS >= ids.length;
     const part: ChunkRange = { afterId: i === 0 ? range.afterId : ids[i - 1]!, toId: last ? range.toId : ids[i + COMPARE_ROWS - 1]!, rows: 0 };
     const [source, stored] = await Promise.all([pgRangeText(client, plan, part), chRangeText(ch, plan, part)]);
-    stale.push(...idsToReplace(types, idIndex, source, stored));
+    const diff = diffStored(types, idIndex, source, stored);
+    stale.push(...diff.replace);
+    missing.push(...diff.missing);
     heartbeat();
   }
   if (stale.length > 0) await deleteRows(ch, plan, stale, heartbeat);
-  const added = await copyMissing(client, ch, plan, ids, heartbeat);
+  // Deleted rows are copied again with the missing ones.
+  const added = missing.length + stale.length;
+  await copyRows(client, ch, plan, [...missing, ...stale], heartbeat);
   return { replaced: stale.length, added };
 }

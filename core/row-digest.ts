@@ -94,13 +94,14 @@ export function sameDigest(a: RangeDigest, b: RangeDigest): boolean {
 }
 
 /**
- * Ids whose rows in `stored` (ClickHouse) are not exactly one copy of their
- * row in `source` (PostgreSQL): a row cut short by an insert that died (the
- * old server keeps a cut last field, which is still valid text), or a row
- * stored twice. Ids only ClickHouse has are not reported: rows deleted in
- * PostgreSQL stay in an append-mode destination.
+ * How the rows ClickHouse stores (`stored`) differ from PostgreSQL's
+ * (`source`), by id. `replace`: ids stored other than exactly once as their
+ * source row: a row cut short by an insert that died (the old server keeps a
+ * cut last field, which is still valid text), or a row stored twice.
+ * `missing`: source ids not stored at all. Ids only ClickHouse has are in
+ * neither: rows deleted in PostgreSQL stay in an append-mode destination.
  */
-export function idsToReplace(chTypes: string[], idIndex: number, source: string, stored: string): string[] {
+export function diffStored(chTypes: string[], idIndex: number, source: string, stored: string): { replace: string[]; missing: string[] } {
   const want = new Map<string, bigint>();
   for (const line of rowsOf(source)) want.set(idOf(line, idIndex), rowHash(chTypes, line));
   const got = new Map<string, bigint[]>();
@@ -110,10 +111,12 @@ export function idsToReplace(chTypes: string[], idIndex: number, source: string,
     copies.push(rowHash(chTypes, line));
     got.set(id, copies);
   }
-  const out: string[] = [];
-  for (const [id, copies] of got) {
-    const row = want.get(id);
-    if (row !== undefined && (copies.length !== 1 || copies[0] !== row)) out.push(id);
+  const replace: string[] = [];
+  const missing: string[] = [];
+  for (const [id, row] of want) {
+    const copies = got.get(id);
+    if (copies === undefined) missing.push(id);
+    else if (copies.length !== 1 || copies[0] !== row) replace.push(id);
   }
-  return out;
+  return { replace, missing };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalField, digestTsv, idsToReplace, sameDigest, unescapeField } from '../../core/row-digest';
+import { canonicalField, diffStored, digestTsv, sameDigest, unescapeField } from '../../core/row-digest';
 
 describe('unescapeField', () => {
   it('reads both engines\' escapes', () => {
@@ -55,21 +55,22 @@ describe('digestTsv', () => {
   });
 });
 
-describe('idsToReplace', () => {
+describe('diffStored', () => {
   const types = ['String', 'Int64', 'DateTime64(6)'];
   const source = 'a\t1\t2024-01-01 00:00:00.5\nb\t2\t2024-01-01 00:00:01\nc\t3\t2024-01-01 00:00:02\n';
   it('reports nothing when every stored row is its source row once, printed as ClickHouse prints it', () => {
-    expect(idsToReplace(types, 1, source, 'c\t3\t2024-01-01 00:00:02.000000\na\t1\t2024-01-01 00:00:00.500000\n')).toEqual([]);
+    const stored = 'c\t3\t2024-01-01 00:00:02.000000\na\t1\t2024-01-01 00:00:00.500000\nb\t2\t2024-01-01 00:00:01\n';
+    expect(diffStored(types, 1, source, stored)).toEqual({ replace: [], missing: [] });
   });
   it('reports a row cut short in its last field', () => {
-    expect(idsToReplace(types, 1, 'x\t7\t{"k": "long value"}\n', 'x\t7\t{"k": "lo\n')).toEqual(['7']);
-    expect(idsToReplace(types, 1, source, 'a\t1\t2024-01-01 00:00:00.5\nb\t2\t2024-01-01 00:00:00\n')).toEqual(['2']);
+    expect(diffStored(types, 1, 'x\t7\t{"k": "long value"}\n', 'x\t7\t{"k": "lo\n').replace).toEqual(['7']);
+    expect(diffStored(types, 1, source, 'a\t1\t2024-01-01 00:00:00.5\nb\t2\t2024-01-01 00:00:00\n').replace).toEqual(['2']);
   });
   it('reports a row stored twice, even when both copies are right', () => {
-    expect(idsToReplace(types, 1, source, 'b\t2\t2024-01-01 00:00:01\nb\t2\t2024-01-01 00:00:01\n')).toEqual(['2']);
+    expect(diffStored(types, 1, source, 'b\t2\t2024-01-01 00:00:01\nb\t2\t2024-01-01 00:00:01\n').replace).toEqual(['2']);
   });
-  it('leaves alone rows only ClickHouse has and rows it lacks', () => {
-    expect(idsToReplace(types, 1, source, 'z\t9\t2024-01-01 00:00:09\n')).toEqual([]);
-    expect(idsToReplace(types, 1, source, '')).toEqual([]);
+  it('reports the rows ClickHouse lacks as missing, and leaves alone rows only ClickHouse has', () => {
+    expect(diffStored(types, 1, source, 'z\t9\t2024-01-01 00:00:09\nb\t2\t2024-01-01 00:00:01\n')).toEqual({ replace: [], missing: ['1', '3'] });
+    expect(diffStored(types, 1, source, '')).toEqual({ replace: [], missing: ['1', '2', '3'] });
   });
 });

@@ -38,11 +38,7 @@ export async function snapshotHorizon(client: PoolClient | Pool): Promise<Horizo
  */
 export async function noteChunk(ch: ClickHouseTarget, key: string, range: ChunkRange, atRead: Horizon): Promise<boolean> {
   if (atRead.xmin === atRead.xmax) return false;
-  await ch.client.command({
-    query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
-      VALUES (${chString(key)}, ${range.afterId === null ? 'NULL' : intLiteral(range.afterId)}, ${intLiteral(range.toId)}, ${intLiteral(atRead.xmin)}, ${intLiteral(atRead.xmax)}, 0, 0, now())`,
-    clickhouse_settings: insertSettings(ch),
-  });
+  await writeRecheck(ch, key, { afterId: range.afterId, toId: range.toId, snapshotXmin: atRead.xmin, readyAt: atRead.xmax }, null);
   return true;
 }
 
@@ -51,6 +47,15 @@ interface Pending {
   toId: string;
   snapshotXmin: string;
   readyAt: string;
+}
+
+/** A row of sync_recheck: a chunk to look at again (`found` null), or the look done and the rows it found. */
+async function writeRecheck(ch: ClickHouseTarget, key: string, p: Pending, found: number | null): Promise<void> {
+  await ch.client.command({
+    query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
+      VALUES (${chString(key)}, ${p.afterId === null ? 'NULL' : intLiteral(p.afterId)}, ${intLiteral(p.toId)}, ${intLiteral(p.snapshotXmin)}, ${intLiteral(p.readyAt)}, ${found === null ? 0 : 1}, ${found ?? 0}, now())`,
+    clickhouse_settings: insertSettings(ch),
+  });
 }
 
 /** How many chunks of the table wait for a recheck; none means the recheck activity is not needed. */
@@ -97,11 +102,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
     heartbeat();
     const ids = (await pg.query<{ id: string }>(lateCandidatesSql(plan, p))).rows.map((r) => r.id);
     const found = await copyMissing(pg, ch, plan, ids, heartbeat);
-    await ch.client.command({
-      query: `INSERT INTO ${chQualified(ch.database, SYNC_RECHECK)} (table_name, after_id, to_id, snapshot_xmin, ready_at_xmin, done, rows_found, created_at)
-        VALUES (${chString(plan.key)}, ${p.afterId === null ? 'NULL' : intLiteral(p.afterId)}, ${intLiteral(p.toId)}, ${intLiteral(p.snapshotXmin)}, ${intLiteral(p.readyAt)}, 1, ${found}, now())`,
-      clickhouse_settings: insertSettings(ch),
-    });
+    await writeRecheck(ch, plan.key, p, found);
     checked++;
     copied += found;
   }

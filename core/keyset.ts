@@ -1,4 +1,5 @@
 import { pgIdent, pgString } from './quote';
+import { isCursorValue } from './ranges';
 
 /**
  * A timestamp cursor with a tiebreak column (updated mode: updated_at, id).
@@ -29,7 +30,7 @@ export function encodePosition(p: KeysetPosition): string {
 export function decodePosition(s: string): KeysetPosition {
   const i = s.indexOf(':');
   const micros = i < 0 ? s : s.slice(0, i);
-  if (!/^-?\d{1,19}$/.test(micros)) throw new Error(`not a keyset position: ${JSON.stringify(s)}`);
+  if (!isCursorValue(micros)) throw new Error(`not a keyset position: ${JSON.stringify(s)}`);
   return i < 0 ? { micros } : { micros, key: s.slice(i + 1) };
 }
 

@@ -10,6 +10,7 @@
 // transaction open need no second look, so a quiet database pays nothing.
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { appendAll } from '../core/arrays';
 import { SYNC_RECHECK } from '../core/ddl';
 import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
 import { pgTableRef } from '../core/table-name';
@@ -127,7 +128,7 @@ export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, p
         )
       ).map((r) => r.present),
     );
-    missing.push(...batch.filter((id) => !present.has(id)));
+    appendAll(missing, batch.filter((id) => !present.has(id)));
   }
   await copyRows(db, ch, plan, missing, heartbeat);
   return missing.length;

@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { appendAll } from '../core/arrays';
 import { diffStored } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { deleteRows } from './clickhouse';
@@ -26,6 +27,9 @@ export async function completeChunk(
   heartbeat: () => void,
 ): Promise<{ replaced: number; added: number }> {
   const ids = await idsInRange(client, plan, range);
+  // Pieces are cut at these ids: out of order, they would overlap and copy rows twice.
+  const unordered = firstUnordered(ids);
+  if (unordered !== undefined) throw new Error(`ids of ${plan.key} ${JSON.stringify(range)} came back out of order at ${ids[unordered]}`);
   const { types, idIndex } = rowShape(plan);
   const stale: string[] = [];
   const missing: string[] = [];
@@ -34,13 +38,19 @@ export async function completeChunk(
     const part: ChunkRange = { afterId: i === 0 ? range.afterId : ids[i - 1]!, toId: last ? range.toId : ids[i + COMPARE_ROWS - 1]!, rows: 0 };
     const [source, stored] = await Promise.all([pgRangeText(client, plan, part), chRangeText(ch, plan, part)]);
     const diff = diffStored(types, idIndex, source, stored);
-    stale.push(...diff.replace);
-    missing.push(...diff.missing);
+    appendAll(stale, diff.replace);
+    appendAll(missing, diff.missing);
     heartbeat();
   }
   if (stale.length > 0) await deleteRows(ch, plan, stale, heartbeat);
   // Deleted rows are copied again with the missing ones.
   const added = missing.length + stale.length;
-  await copyRows(client, ch, plan, [...missing, ...stale], heartbeat);
+  await copyRows(client, ch, plan, appendAll(missing, stale), heartbeat);
   return { replaced: stale.length, added };
+}
+
+/** Index of the first id smaller than the one before it, if any. */
+export function firstUnordered(ids: readonly string[]): number | undefined {
+  for (let i = 1; i < ids.length; i++) if (BigInt(ids[i]!) < BigInt(ids[i - 1]!)) return i;
+  return undefined;
 }

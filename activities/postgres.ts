@@ -126,10 +126,12 @@ export function selectRangeSql(plan: TablePlan, selectList: string[], range: Chu
   return `SELECT ${selectList.join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${planWhere(plan, range.afterId, range.toId)}`;
 }
 
-/** A range's cursor values as text, in order, for copyMissing to look up in ClickHouse. */
+/** A range's cursor values as text, in the cursor's (numeric) order, for copyMissing to look up in ClickHouse. */
 export async function idsInRange(db: Pool | PoolClient, plan: TablePlan, range: ChunkRange): Promise<string[]> {
   const c = pgIdent(plan.cursor);
-  const r = await db.query<{ id: string }>(`${selectRangeSql(plan, [`${c}::text AS id`], range)} ORDER BY ${c}`);
+  // Qualified, so ORDER BY names the column: a bare name equal to the output
+  // alias would sort the text ('10000' before '9').
+  const r = await db.query<{ id: string }>(`${selectRangeSql(plan, [`${c}::text AS id`], range)} ORDER BY ${pgTableRef(plan.source)}.${c}`);
   return r.rows.map((row) => row.id);
 }
 

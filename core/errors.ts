@@ -149,6 +149,8 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
       return { retryable: false, type: 'ClickHouseAuth', message: `ClickHouse rejected the credentials in CLICKHOUSE_URL: ${message}` };
     }
     if (ch === MEMORY_LIMIT_EXCEEDED) return memoryLimit(message);
+    // The embedded engine's postgresql() read, cut by the role's statement_timeout.
+    if (/canceling statement due to statement timeout/.test(message)) return cancelled(message);
     if (CH_PERMANENT.has(ch)) return { retryable: false, type: 'ClickHouseError', message: `ClickHouse: ${message}` };
     return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}` };
   }

@@ -468,6 +468,11 @@ describe('conditions no retry fixes: cancelled statements, memory and server lim
     expect(c.message).toMatch(/^PostgreSQL 57014: canceling statement due to statement timeout; a statement_timeout pg2ch could not override .*remove the limit for the role/);
   });
 
+  it("the embedded engine's postgresql() read cut by a statement timeout is the same condition, not a ClickHouse transient", () => {
+    const msg = "Code: 1001. DB::Exception: pqxx::sql_error: Failure during '[END COPY]': ERROR:  canceling statement due to statement timeout";
+    expect(classify(new Error(msg))).toMatchObject({ retryable: false, type: 'PostgresCancelled', message: expect.stringMatching(/statement_timeout pg2ch could not override/) });
+  });
+
   it('57014 from an administrator cancel is non-retryable and says so', () => {
     const c = classify({ code: '57014', message: 'canceling statement due to user request' });
     expect(c).toMatchObject({ retryable: false, type: 'PostgresCancelled' });

@@ -168,6 +168,18 @@ describe('hostile role and database defaults', () => {
         { id: '2', t: 'row 2', ts: '2024-01-01 02:00:00.000000' },
         { id: '3', t: 'row 3', ts: '2024-01-01 03:00:00.000000' },
       ]);
+      // The worker's PGOPTIONS reaches the engine's connection (and the check): pull again, and
+      // the read of the slow row is not cut (a range of its own: the first copy's dedup token differs).
+      process.env.PGOPTIONS = '-c statement_timeout=0';
+      try {
+        const again = (await menv.run(acts('pull').prepareTable, { table: 'hostile_values' })) as { plan: typeof plan };
+        expect(again.plan.strategy).toBe('pull');
+        await ch.client.command({ query: `TRUNCATE TABLE it_hostile_pull.hostile_values` });
+        await menv.run(acts('pull').insertBatch, { plan: again.plan, range: { afterId: '0', toId: '3', rows: 3 }, resume: false });
+        expect(await chRows(ch, `SELECT toString(count()) AS n FROM it_hostile_pull.hostile_values`)).toEqual([{ n: '3' }]);
+      } finally {
+        delete process.env.PGOPTIONS;
+      }
     } finally {
       await worker.stop();
       await client.connection.close();

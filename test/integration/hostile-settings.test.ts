@@ -186,6 +186,36 @@ describe('hostile role and database defaults', () => {
     }
   });
 
+  it("an administrator's cancel of pg2ch's statement (57014) fails the sync at once, saying so; the next run copies", async () => {
+    const database = 'it_hostile_cancel';
+    const env = { ...envFor('server', database, 'it-hostile-cancel'), PG_URL: urlFor(DB, ROLE, ROLE_PASSWORD) };
+    const worker = await startWorker(env);
+    const client = await temporalClient();
+    try {
+      await worker.worker.clickhouse.client.command({ query: `DROP TABLE IF EXISTS ${database}.hostile_values` });
+      await worker.worker.clickhouse.client.command({ query: `DROP TABLE IF EXISTS ${database}.sync_control` });
+      const run = startSync(client, readTemporalConfig(env), 'hostile_values', { once: true }, () => {});
+      run.catch(() => {});
+      // Every statement reading the row with id 1 takes 1.5 s: there is time to find it and cancel it.
+      let cancelled = false;
+      for (let i = 0; i < 600 && !cancelled; i++) {
+        const r = await admin.query<{ ok: boolean }>(
+          `SELECT pg_cancel_backend(pid) AS ok FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND state = 'active' AND application_name = 'pg2ch'`,
+          [ROLE, DB],
+        );
+        cancelled = r.rows.some((row) => row.ok);
+        if (!cancelled) await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(cancelled).toBe(true);
+      // Retried (25 attempts, backoff to a minute) it would take many minutes; it fails with the first.
+      await expect(run).rejects.toThrow(/PostgreSQL 57014: canceling statement due to user request; an administrator cancelled it \(pg_cancel_backend\)/);
+      expect((await startSync(client, readTemporalConfig(env), 'hostile_values', { once: true }, () => {}))!.rows).toBe(3);
+    } finally {
+      await worker.stop();
+      await client.connection.close();
+    }
+  });
+
   describe.each(['server', 'embedded'] as Target[])('a sync into the %s ClickHouse', (target) => {
     const database = `it_hostile_${target}`;
     let worker: RunningWorker;

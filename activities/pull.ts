@@ -1,6 +1,7 @@
 import { Client, type PoolClient } from 'pg';
 import type { PostgresConfig } from '../core/config';
 import { UserError } from '../core/errors';
+import { PULL_SETTINGS, pullBlocker } from '../core/pg-session';
 import { chIdent, chQualified, chString, pgIdent } from '../core/quote';
 import { chRangeWhere } from './clickhouse';
 import { planWhere } from './postgres';
@@ -15,8 +16,9 @@ import type { ClickHouseTarget } from './deps';
  * PostgreSQL's index), 2-3x faster than any path through JavaScript.
  *
  * It is used only where it is exact: every column of a type postgresql()
- * reads exactly, the database's default DateStyle ISO (the engine's own
- * connection gets the defaults, not pg2ch's session settings), and the
+ * reads exactly, no default of the role or the database that would change
+ * what the engine reads or cut its read (the engine's own connection gets
+ * those defaults, not pg2ch's session settings: see pullBlocker), and the
  * values a column cannot hold caught on the PostgreSQL side first.
  */
 export async function chooseStrategy(
@@ -30,21 +32,25 @@ export async function chooseStrategy(
   let why: string | undefined;
   if (ch.kind !== 'embedded') why = 'it needs the embedded engine (CLICKHOUSE_URL unset)';
   else if (unsafe) why = `column ${JSON.stringify(unsafe.name)} (${unsafe.pgType}) is not read exactly by postgresql()`;
-  else if (!(await defaultDateStyleIsIso(pgSource))) why = "the database's default DateStyle is not ISO";
+  else why = pullBlocker(await defaultSettings(pgSource));
   if (!why) return 'pull';
   if (setting === 'pull') throw new UserError(`PG2CH_COPY_STRATEGY=pull is not possible for ${plan.key}: ${why}; use auto or push`, 'BadConfig');
   return 'push';
 }
 
-/** DateStyle a new connection without pg2ch's options gets, as the engine's will. */
-async function defaultDateStyleIsIso(cfg: PostgresConfig): Promise<boolean> {
+/** PULL_SETTINGS as a new connection without pg2ch's options gets them, as the engine's will. */
+async function defaultSettings(cfg: PostgresConfig): Promise<Record<string, string>> {
   const client = new Client({ connectionString: cfg.url, connectionTimeoutMillis: 10_000 });
   // A server going away between statements must fail the query, not crash the worker.
   client.on('error', () => {});
   await client.connect();
   try {
-    const r = await client.query<{ d: string }>(`SELECT current_setting('DateStyle') AS d`);
-    return /^ISO/i.test(r.rows[0]?.d ?? '');
+    // Only the settings this server has: transaction_timeout is new in PostgreSQL 17.
+    const r = await client.query<{ name: string; v: string }>(
+      `SELECT name, current_setting(name) AS v FROM pg_settings WHERE name = ANY($1::text[])`,
+      [PULL_SETTINGS],
+    );
+    return Object.fromEntries(r.rows.map((row) => [row.name, row.v]));
   } finally {
     await client.end();
   }

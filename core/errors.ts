@@ -38,6 +38,33 @@ const CH_PERMANENT = new Set([
 ]);
 const CH_AUTH = new Set([192, 193, 194, 195, 516]);
 
+const MEMORY_LIMIT_EXCEEDED = 241;
+
+/**
+ * 57014: a statement cancelled. pg2ch's sessions pin statement_timeout = 0,
+ * so it is an administrator's pg_cancel_backend or a limit pg2ch could not
+ * override (a connection pooler that drops startup options, a timeout set
+ * inside a function): repeating the statement at once would meet the same.
+ */
+function cancelled(message: string): Classified {
+  const timeout = /statement timeout/i.test(message);
+  const why = timeout
+    ? 'a statement_timeout pg2ch could not override (pg2ch sets it to 0 in its own sessions; a connection pooler dropping startup options, or a function setting it, keeps it): remove the limit for the role in PG_URL or connect pg2ch directly'
+    : 'an administrator cancelled it (pg_cancel_backend); run the sync again when that is over';
+  return { retryable: false, type: 'PostgresCancelled', message: `PostgreSQL 57014: ${message}; ${why}` };
+}
+
+/**
+ * 241: a query needed more memory than ClickHouse allows it. Inserting the
+ * same chunk needs the same memory, so only a limit for the whole server
+ * (other queries using it for now) can pass with a retry.
+ */
+function memoryLimit(message: string): Classified {
+  const fix = 'lower chunkRows in the config file (or --chunk-rows), or raise the limit it names (max_memory_usage for a query) for the ClickHouse user pg2ch connects as';
+  if (/\(total\)/i.test(message)) return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}; if this persists, ${fix}` };
+  return { retryable: false, type: 'ClickHouseMemoryLimit', message: `ClickHouse ran out of memory for one chunk: ${message}; ${fix}` };
+}
+
 function pgSqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
   // No SQLSTATE class starts with E; Node's errno codes (EPERM, EBUSY) all do.
@@ -93,7 +120,11 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
   if (state === '22P02' && guard) return { retryable: false, type: 'OutOfRange', message: guard[1]! };
   if (state) {
     const cls = state.slice(0, 2);
-    if (cls === '08' || cls === '53' || cls === '40' || cls === '55' || ['57P01', '57P02', '57P03', '57014'].includes(state)) {
+    if (state === '57014') return cancelled(message);
+    if (state === '53400') {
+      return { retryable: false, type: 'PostgresLimit', message: `PostgreSQL ${state}: ${message}; a server limit (such as temp_file_limit) no retry gets under: lower chunkRows (--chunk-rows) or raise the limit` };
+    }
+    if (cls === '08' || cls === '53' || cls === '40' || cls === '55' || ['57P01', '57P02', '57P03'].includes(state)) {
       return { retryable: true, type: `PostgresTransient`, message: `PostgreSQL ${state}: ${message}` };
     }
     if (cls === '28') {
@@ -117,6 +148,9 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
     if (CH_AUTH.has(ch)) {
       return { retryable: false, type: 'ClickHouseAuth', message: `ClickHouse rejected the credentials in CLICKHOUSE_URL: ${message}` };
     }
+    if (ch === MEMORY_LIMIT_EXCEEDED) return memoryLimit(message);
+    // The embedded engine's postgresql() read, cut by the role's statement_timeout.
+    if (/canceling statement due to statement timeout/.test(message)) return cancelled(message);
     if (CH_PERMANENT.has(ch)) return { retryable: false, type: 'ClickHouseError', message: `ClickHouse: ${message}` };
     return { retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${message}` };
   }

@@ -5,14 +5,10 @@ import type { ClickHouseTarget } from '../activities';
 import { capabilitiesFor } from '../core/clickhouse-version';
 import type { ClickHouseConfig, PostgresConfig } from '../core/config';
 import { createDatabaseSql } from '../core/ddl';
+import { PIN_IF_PRESENT_SQL, sessionOptions } from '../core/pg-session';
 
-/**
- * Session settings that make PostgreSQL's text output independent of the
- * server's and role's defaults (ISO dates, UTC, shortest exact floats), and
- * string literals parse as core/quote.ts writes them.
- */
-const SESSION_OPTIONS =
-  '-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=1 -c standard_conforming_strings=on';
+/** Startup options pinning every setting that changes PostgreSQL's text output or could cut a COPY (core/pg-session.ts). */
+const SESSION_OPTIONS = sessionOptions();
 
 export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   const pool = new pg.Pool({
@@ -24,6 +20,9 @@ export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   });
   // An idle connection dropped by a restarting server must not crash the worker.
   pool.on('error', () => {});
+  // Queued before any query of the new client's first user; a failure here
+  // (the connection dropping) surfaces on that query instead.
+  pool.on('connect', (client) => void client.query(PIN_IF_PRESENT_SQL).catch(() => {}));
   return pool;
 }
 

@@ -82,7 +82,7 @@ describe('classify: PostgreSQL SQLSTATE', () => {
     });
   });
 
-  it.each(['57P02', '57P03', '57014', '08006', '08001', '08000', '53300', '53100', '40001', '40P01', '55P03', '55006'])(
+  it.each(['57P02', '57P03', '08006', '08001', '08000', '53300', '53100', '40001', '40P01', '55P03', '55006'])(
     '%s is retryable PostgresTransient',
     (code) => {
       expect(classify(codedError(code, 'boom'))).toStrictEqual({
@@ -282,7 +282,7 @@ describe('classify: ClickHouse', () => {
     expect(classify(new Error(msg))).toStrictEqual({ retryable: true, type: 'ClickHouseTransient', message: `ClickHouse: ${msg}` });
   });
 
-  it.each([1, 3, 32, 159, 202, 203, 209, 210, 225, 236, 241, 242, 252, 279, 285, 319, 394, 425, 439, 614, 999, 1000, 1001])(
+  it.each([1, 3, 32, 159, 202, 203, 209, 210, 225, 236, 242, 252, 279, 285, 319, 394, 425, 439, 614, 999, 1000, 1001])(
     'code %d is retryable ClickHouseTransient',
     (code) => {
       expect(classify(codedError(String(code), 'x'))).toStrictEqual({ retryable: true, type: 'ClickHouseTransient', message: 'ClickHouse: x' });
@@ -458,5 +458,45 @@ describe('redact', () => {
 
   it('hides a password given as a secret even outside a URL and inside one', () => {
     expect(redact('password is pw123 in postgres://u:pw123@h/db', ['pw123'])).toBe('password is *** in postgres://u:***@h/db');
+  });
+});
+
+describe('conditions no retry fixes: cancelled statements, memory and server limits', () => {
+  it('57014 from a statement timeout is non-retryable, naming statement_timeout and what to do', () => {
+    const c = classify(codedError('57014', 'canceling statement due to statement timeout'));
+    expect(c).toMatchObject({ retryable: false, type: 'PostgresCancelled' });
+    expect(c.message).toMatch(/^PostgreSQL 57014: canceling statement due to statement timeout; a statement_timeout pg2ch could not override .*remove the limit for the role/);
+  });
+
+  it("the embedded engine's postgresql() read cut by a statement timeout is the same condition, not a ClickHouse transient", () => {
+    const msg = "Code: 1001. DB::Exception: pqxx::sql_error: Failure during '[END COPY]': ERROR:  canceling statement due to statement timeout";
+    expect(classify(new Error(msg))).toMatchObject({ retryable: false, type: 'PostgresCancelled', message: expect.stringMatching(/statement_timeout pg2ch could not override/) });
+  });
+
+  it('57014 from an administrator cancel is non-retryable and says so', () => {
+    const c = classify({ code: '57014', message: 'canceling statement due to user request' });
+    expect(c).toMatchObject({ retryable: false, type: 'PostgresCancelled' });
+    expect(c.message).toMatch(/user request; an administrator cancelled it \(pg_cancel_backend\)/);
+  });
+
+  it('53400 (temp_file_limit and other configured limits) is non-retryable, naming the fix', () => {
+    const c = classify(codedError('53400', 'temporary file size exceeds temp_file_limit (1024kB)'));
+    expect(c).toMatchObject({ retryable: false, type: 'PostgresLimit' });
+    expect(c.message).toMatch(/temp_file_limit \(1024kB\); .*lower chunkRows \(--chunk-rows\)/);
+  });
+
+  it('ClickHouse 241 for a query is non-retryable, naming the limit and the fix', () => {
+    const msg = 'Code: 241. DB::Exception: Memory limit (for query) exceeded: would use 9.32 GiB (attempt to allocate chunk of 4194304 bytes), maximum: 9.31 GiB. (MEMORY_LIMIT_EXCEEDED)';
+    const c = classify(new Error(msg));
+    expect(c).toMatchObject({ retryable: false, type: 'ClickHouseMemoryLimit' });
+    expect(c.message).toBe(`ClickHouse ran out of memory for one chunk: ${msg}; lower chunkRows in the config file (or --chunk-rows), or raise the limit it names (max_memory_usage for a query) for the ClickHouse user pg2ch connects as`);
+    // The client's own error carries the code as a string.
+    expect(classify(codedError('241', 'Memory limit (for user) exceeded'))).toMatchObject({ retryable: false, type: 'ClickHouseMemoryLimit' });
+  });
+
+  it("ClickHouse 241 for the whole server (other queries' memory) stays retryable, with the fix if it persists", () => {
+    const c = classify(new Error('Code: 241. DB::Exception: Memory limit (total) exceeded: would use 3.5 GiB, maximum: 3.4 GiB'));
+    expect(c).toMatchObject({ retryable: true, type: 'ClickHouseTransient' });
+    expect(c.message).toMatch(/; if this persists, lower chunkRows/);
   });
 });

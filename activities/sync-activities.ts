@@ -12,7 +12,7 @@ import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
-import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
+import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
@@ -220,8 +220,11 @@ export function createActivities(deps: ActivityDeps) {
       if (plan.outOfRange !== 'fail') {
         const unheld = await findUnheld(client, plan, range);
         if (unheld) {
-          ctx.log.warn(`${unheld.rows} values ClickHouse cannot hold were ${plan.outOfRange === 'clamp' ? 'clamped' : 'set to NULL'}`, {
-            table: plan.key, column: unheld.column.name, first: unheld.value, holds: unheld.column.guard?.holds,
+          // Counted per column: a row can hold several such values.
+          const counts = await countUnheld(client, plan, range);
+          const values = counts.reduce((n, c) => n + c.values, 0);
+          ctx.log.warn(`${values} values in ${counts.length} column${counts.length === 1 ? '' : 's'} ClickHouse cannot hold were ${plan.outOfRange === 'clamp' ? 'clamped' : 'set to NULL'}`, {
+            table: plan.key, columns: counts.map((c) => `${c.column} (${c.values})`).join(', '), first: `${unheld.column.name}: ${unheld.value}`, holds: unheld.column.guard?.holds,
           });
         }
       }

@@ -224,17 +224,18 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
   };
 }
 
-function guarded(quoted: string, name: string, chType: string, guard: Guard, expr: string, policy: OutOfRangePolicy): string {
+function guarded(quoted: string, name: string, chType: string, guard: Guard, render: (c: string) => string, policy: OutOfRangePolicy): string {
   const when = guard.when(quoted);
   let instead: string;
   if (policy === 'null') instead = 'NULL';
-  else if (policy === 'clamp' && guard.clamp) instead = `(${guard.clamp(quoted)})::text`;
+  // The value held instead is rendered as the column's values are (in UTC, whole seconds on old servers).
+  else if (policy === 'clamp' && guard.clamp) instead = `(${render(guard.clamp(quoted))})::text`;
   else {
     // A failing cast is the only way a plain SELECT can raise an error, and its message carries ours.
     const [before, after] = outOfRangeMessage(name, chType, guard.holds, '\u0000').split('\u0000') as [string, string];
     instead = `(${[pgString(`${RANGE_ERROR_MARK}${before}`), `${quoted}::text`, pgString(after)].join(' || ')})::int::text`;
   }
-  return `CASE WHEN ${when} THEN ${instead} ELSE (${expr})::text END`;
+  return `CASE WHEN ${when} THEN ${instead} ELSE (${render(quoted)})::text END`;
 }
 
 /**
@@ -265,8 +266,9 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
   const nullable = !col.notNull && !opts.key && !m.notNullable;
   // A value replaced by NULL needs a Nullable column even where PostgreSQL has NOT NULL.
   const nullableForPolicy = !!m.guard && policy === 'null' && !m.notNullable && !opts.key;
-  let expr = m.select ? m.select(quoted) : quoted;
-  if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, expr, policy);
+  const render = m.select ?? ((c: string) => c);
+  let expr = render(quoted);
+  if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, render, policy);
   // Both such mappings (Array, JSON) render text, so NULL is replaced in kind.
   if (m.notNullable && !col.notNull) expr = `coalesce(${expr}, ${m.notNullable.nullAs})`;
   const { range } = m;

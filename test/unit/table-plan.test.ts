@@ -160,7 +160,7 @@ describe('buildPlan: default append plan (the seed)', () => {
     const p = plan(ACTIVITY_LOGS, { outOfRange: 'clamp' });
     expect(p.outOfRange).toBe('clamp');
     // The key column created_at keeps its guard but clamps.
-    expect(p.columns.find((c) => c.name === 'created_at')!.select).toContain("THEN (CASE WHEN \"created_at\"::timestamptz < '1900-01-01'");
+    expect(p.columns.find((c) => c.name === 'created_at')!.select).toContain("THEN ((CASE WHEN \"created_at\"::timestamptz < '1900-01-01'");
   });
 });
 

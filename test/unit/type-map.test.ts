@@ -824,8 +824,19 @@ describe('mapColumn: outOfRange "clamp"', () => {
   it('a timestamp on the old server clamps to the last whole second held', () => {
     expect(mapColumn(col('t', 'timestamp', 'timestamp without time zone'), OLD, { outOfRange: 'clamp' }).select).toBe(
       `CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' OR "t"::timestamp >= '2106-01-01 00:00:00' ` +
-        `THEN (CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' THEN '1970-01-01 00:00:00'::timestamp ELSE '2105-12-31 23:59:59'::timestamp END)::text ` +
+        `THEN (date_trunc('second', CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' THEN '1970-01-01 00:00:00'::timestamp ELSE '2105-12-31 23:59:59'::timestamp END))::text ` +
         `ELSE (date_trunc('second', "t"))::text END`,
+    );
+  });
+
+  // The value held instead is rendered as every other value of the column: in UTC without an offset, which 18.16 does not parse.
+  it('a timestamptz clamps to a value rendered in UTC wall-clock time (old and new servers)', () => {
+    const bound = (v: string) => `CASE WHEN "t"::timestamptz < '${v}' THEN '${v}'::timestamptz ELSE`;
+    expect(mapColumn(col('t', 'timestamptz', 'timestamp with time zone'), OLD, { outOfRange: 'clamp' }).select).toContain(
+      `THEN (date_trunc('second', (${bound('1970-01-01 00:00:00+00')} '2105-12-31 23:59:59+00'::timestamptz END AT TIME ZONE 'UTC')))::text ELSE`,
+    );
+    expect(mapColumn(col('t', 'timestamptz', 'timestamp with time zone'), NEW, { outOfRange: 'clamp' }).select).toContain(
+      `THEN ((${bound('1900-01-01')} '2299-12-31 23:59:59.999999+00'::timestamptz END AT TIME ZONE 'UTC'))::text ELSE`,
     );
   });
 

@@ -205,7 +205,8 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
   // read every quoted element back: arrays of text arrive as PostgreSQL's own array text there.
   if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true };
   const e = '"e"';
-  const text = el.select ? `(${el.select(e)})::text` : `${e}::text`;
+  // char(n) elements keep their padding: their own output (format's %s), not ::text, which strips it.
+  const text = el.select ? `(${el.select(e)})::text` : col.elemTypname === 'bpchar' ? `format('%s', ${e})` : `${e}::text`;
   // The server reads the array straight from the escaped field, so COPY's
   // own escaping is the string's; only quotes are doubled.
   const quoted = el.quoted ? `'''' || replace(${text}, '''', '''''') || ''''` : text;

@@ -93,4 +93,25 @@ describe.each(['server', 'embedded'] as Target[])('value fidelity: %s', (target)
       { id: 3, a: lo, b: lo, c: lo, ok: null },
     ]);
   });
+
+  it('char(n)[] keeps its padding, as scalar char(n) does', async () => {
+    await pool.query('DROP TABLE IF EXISTS padded');
+    await pool.query(`CREATE TABLE padded (id int PRIMARY KEY, c char(3), ca char(3)[])`);
+    await pool.query(`INSERT INTO padded VALUES (1, 'ab', '{ab,x,NULL,abc,""}'), (2, NULL, NULL)`);
+    await copy('padded');
+    const asArray = (await chRows<{ t: string }>(`SELECT type AS t FROM system.columns WHERE database = '${database}' AND table = 'padded' AND name = 'ca'`))[0]!.t.startsWith('Array');
+    // Arrays of char(n) are arrays where the server reads quoted elements back (embedded), else PostgreSQL's array text (18.16).
+    expect(asArray).toBe(ch.caps.arraysReadEscaped);
+    const pgText = await pool.query<{ id: number; c: string | null; ca: string | null }>(
+      `SELECT id, CASE WHEN c IS NOT NULL THEN format('%s', c) END AS c,
+              ${asArray ? `coalesce((SELECT string_agg(CASE WHEN e IS NULL THEN '(null)' ELSE format('%s', e) END, '|' ORDER BY n) FROM unnest(ca) WITH ORDINALITY AS u(e, n)), '')` : 'ca::text'} AS ca
+         FROM padded ORDER BY id`,
+    );
+    const chText = await chRows<{ id: number; c: string | null; ca: string | null }>(
+      `SELECT id, c, ${asArray ? `arrayStringConcat(arrayMap(x -> ifNull(x, '(null)'), ca), '|')` : 'ca'} AS ca FROM ${database}.padded ORDER BY id`,
+    );
+    expect(chText).toEqual(pgText.rows);
+    expect(chText[0]!.ca).toBe(asArray ? 'ab |x  |(null)|abc|   ' : '{"ab ","x  ",NULL,abc,"   "}');
+    expect(chText[0]!.c).toBe('ab ');
+  });
 });

@@ -689,6 +689,12 @@ describe('mapColumn: arrays', () => {
     expect(mapColumn(arrayCol('a', 'int4', 'integer[]'), ESCAPED)).toStrictEqual(mapColumn(arrayCol('a', 'int4', 'integer[]'), UNPROBED));
   });
 
+  it('char(n)[] elements keep their padding: their own output, not ::text', () => {
+    const plan = mapColumn(arrayCol('c', 'bpchar', 'character(3)[]'), ESCAPED);
+    expect(plan.chType).toBe('Array(Nullable(String))');
+    expect(plan.select).toContain(`ELSE ${quotedElement(`format('%s', "e")`)} END`);
+  });
+
   it('uuid[] elements are quoted, numeric(12,2)[] elements are not', () => {
     const u = mapColumn(arrayCol('u', 'uuid', 'uuid[]'), ESCAPED);
     expect(u.chType).toBe('Array(Nullable(UUID))');

@@ -59,9 +59,50 @@ interface Mapping {
 
 const asText = (c: string) => `${c}::text`;
 
-// PostgreSQL prints NaN and infinities in a spelling ClickHouse does not parse.
-const floatText = (c: string) =>
-  `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
+/**
+ * Exponents whose power of ten the old float reader multiplies by as a
+ * double, not a long double (1e30 written without its L in its table): up to
+ * 1e-16 off, enough to move a result by one bit. A digit less avoids them.
+ */
+const SHORT_POWERS = '(-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290)';
+
+/**
+ * A finite float as decimal text the old servers' float reader (18.16's
+ * readFloatTextFast) turns into the same bits: it parses the integer part as
+ * a 64-bit integer, the first 19 digits after the point times a power of ten
+ * in long double, and multiplies by 10^exponent as a separate, second
+ * rounding. So the value is written without an exponent, with 19
+ * significant digits (to_char's, correctly rounded): an integer part that is
+ * exactly the double's, a fraction read with one rounding. Only below 1e-306
+ * an exponent is unavoidable (its table ends at 1e-323): there a value can
+ * arrive one bit off (measured: about 1 in 100 of those in [1e-308, 1e-306)).
+ */
+function oldServerFloatDigits(c: string): string {
+  return `(SELECT CASE
+      WHEN x >= 18 THEN sg || CASE WHEN x - 18 IN ${SHORT_POWERS} THEN '0' ELSE '' END || dg || repeat('0', x - 18)
+      WHEN x >= 0 THEN sg || left(dg, x + 1) || '.' || substr(dg, x + 2)
+      WHEN x >= -306 THEN sg || '0.' || repeat('0', -x - 1) || CASE WHEN x = -306 OR x - 18 IN ${SHORT_POWERS} THEN left(dg, 18) ELSE dg END
+      ELSE sg || '0.' || dg || 'e' || (x + 1) END
+    FROM (SELECT CASE WHEN left(s, 1) = '-' THEN '-' ELSE '' END AS sg, substr(s, 2, 1) || substr(s, 4, 18) AS dg, substr(s, 23)::int AS x
+      FROM (SELECT to_char(${c}, '9.999999999999999999EEEE') AS s) AS f) AS g)`;
+}
+
+/**
+ * PostgreSQL prints NaN and infinities in a spelling ClickHouse does not
+ * parse; inside an array the old server takes a leading n for NULL, so NaN
+ * is -nan there (NaN has no sign in PostgreSQL). Finite values: PostgreSQL's
+ * shortest text, read exactly by current servers; digits the old reader
+ * reads exactly on old ones.
+ */
+function floatMapping(chType: 'Float32' | 'Float64', caps: ClickHouseCapabilities, inArray: boolean): Mapping {
+  const old = !caps.floatTextExact;
+  const nan = old && inArray ? '-nan' : 'nan';
+  return {
+    chType,
+    select: (c) =>
+      `CASE WHEN ${c} = 'NaN' THEN '${nan}' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${old ? oldServerFloatDigits(c) : `${c}::text`} END`,
+  };
+}
 
 /** [from, to) of Date32 and DateTime64 on this server, and the last day held (for clamping). */
 function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string; lastDay: string } {
@@ -159,7 +200,9 @@ function jsonMapping(caps: ClickHouseCapabilities, setting: 'string' | 'json', c
 
 const STRING_TYPES = new Set(['text', 'varchar', 'name', 'citext', 'xml', 'time', 'timetz', 'interval', 'inet', 'cidr', 'macaddr', 'macaddr8', 'bytea', 'bit', 'varbit']);
 
-function baseMapping(typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string): Mapping | undefined {
+function baseMapping(
+  typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string, inArray = false,
+): Mapping | undefined {
   switch (typname) {
     case 'int2':
       return { chType: 'Int16' };
@@ -168,9 +211,9 @@ function baseMapping(typname: string, typtype: string, type: string, caps: Click
     case 'int8':
       return { chType: 'Int64' };
     case 'float4':
-      return { chType: 'Float32', select: floatText };
+      return floatMapping('Float32', caps, inArray);
     case 'float8':
-      return { chType: 'Float64', select: floatText };
+      return floatMapping('Float64', caps, inArray);
     case 'numeric':
       return numericMapping(type, caps, opts.numeric ?? 'decimal');
     case 'bool':
@@ -199,7 +242,7 @@ function baseMapping(typname: string, typtype: string, type: string, caps: Click
 function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOptions): Mapping | undefined {
   if (!col.elemTypname || col.elemTypname.startsWith('_')) return undefined;
   const elemType = (col.baseType ?? col.type).replace(/\[\]$/, '');
-  const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name);
+  const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name, true);
   if (!el || el.notNullable) return undefined;
   // Servers that unescape the field before reading the array (18.16) do not
   // read every quoted element back: arrays of text arrive as PostgreSQL's own array text there.

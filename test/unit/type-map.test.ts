@@ -18,6 +18,15 @@ function col(name: string, typname: string, type: string = typname, notNull = tr
 
 const floatSelect = (c: string) =>
   `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
+/** The old server's floats: 19 significant digits from to_char, placed where its reader reads them exactly (see type-map.ts). */
+const oldFloatSelect = (c: string, nan = 'nan') =>
+  `CASE WHEN ${c} = 'NaN' THEN '${nan}' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE (SELECT CASE` +
+  `\n      WHEN x >= 18 THEN sg || CASE WHEN x - 18 IN (-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290) THEN '0' ELSE '' END || dg || repeat('0', x - 18)` +
+  `\n      WHEN x >= 0 THEN sg || left(dg, x + 1) || '.' || substr(dg, x + 2)` +
+  `\n      WHEN x >= -306 THEN sg || '0.' || repeat('0', -x - 1) || CASE WHEN x = -306 OR x - 18 IN (-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290) THEN left(dg, 18) ELSE dg END` +
+  `\n      ELSE sg || '0.' || dg || 'e' || (x + 1) END` +
+  `\n    FROM (SELECT CASE WHEN left(s, 1) = '-' THEN '-' ELSE '' END AS sg, substr(s, 2, 1) || substr(s, 4, 18) AS dg, substr(s, 23)::int AS x` +
+  `\n      FROM (SELECT to_char(${c}, '9.999999999999999999EEEE') AS s) AS f) AS g) END`;
 
 /**
  * The range guard mapColumn wraps around date and time columns: a value
@@ -65,8 +74,8 @@ const CASES: Array<[string, PgColumn, string, string, string, string]> = [
   ['int2', col('c', 'int2', 'smallint'), 'Int16', '"c"', 'Int16', '"c"'],
   ['int4', col('c', 'int4', 'integer'), 'Int32', '"c"', 'Int32', '"c"'],
   ['int8', col('c', 'int8', 'bigint'), 'Int64', '"c"', 'Int64', '"c"'],
-  ['float4', col('c', 'float4', 'real'), 'Float32', floatSelect('"c"'), 'Float32', floatSelect('"c"')],
-  ['float8', col('c', 'float8', 'double precision'), 'Float64', floatSelect('"c"'), 'Float64', floatSelect('"c"')],
+  ['float4', col('c', 'float4', 'real'), 'Float32', oldFloatSelect('"c"'), 'Float32', floatSelect('"c"')],
+  ['float8', col('c', 'float8', 'double precision'), 'Float64', oldFloatSelect('"c"'), 'Float64', floatSelect('"c"')],
   ['numeric(12,2)', col('c', 'numeric', 'numeric(12,2)'), 'Decimal(12, 2)', nanGuard('"c"', '"c"', 'Decimal(12, 2)'), 'Decimal(12, 2)', nanGuard('"c"', '"c"', 'Decimal(12, 2)')],
   // No Decimal256 on the old server: exact text; the new one holds it as Decimal(76, 38) with a guard.
   ['numeric unbounded', col('c', 'numeric', 'numeric'), 'String', '"c"::text', 'Decimal(76, 38)', wideGuard('"c"', '"c"')],
@@ -693,6 +702,13 @@ describe('mapColumn: arrays', () => {
     const plan = mapColumn(arrayCol('c', 'bpchar', 'character(3)[]'), ESCAPED);
     expect(plan.chType).toBe('Array(Nullable(String))');
     expect(plan.select).toContain(`ELSE ${quotedElement(`format('%s', "e")`)} END`);
+  });
+
+  it("float8[] on the old server: NaN as -nan (it reads a leading n as NULL) and the digits its reader reads exactly", () => {
+    const plan = mapColumn(arrayCol('f', 'float8', 'double precision[]'), OLD);
+    expect(plan.chType).toBe('Array(Nullable(Float64))');
+    expect(plan.select).toContain(`ELSE (${oldFloatSelect('"e"', '-nan')})::text END`);
+    expect(mapColumn(arrayCol('f', 'float8', 'double precision[]'), NEW).select).toContain(`ELSE (${floatSelect('"e"')})::text END`);
   });
 
   it('uuid[] elements are quoted, numeric(12,2)[] elements are not', () => {

@@ -55,6 +55,8 @@ interface Mapping {
   quoted?: boolean;
   /** Dates and timestamps: the range the guard checks. */
   range?: ColumnPlan['range'];
+  /** No mapping of its own: PostgreSQL's text. */
+  byDefault?: true;
 }
 
 const asText = (c: string) => `${c}::text`;
@@ -202,7 +204,7 @@ const STRING_TYPES = new Set(['text', 'varchar', 'name', 'citext', 'xml', 'time'
 
 function baseMapping(
   typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string, inArray = false,
-): Mapping | undefined {
+): Mapping {
   switch (typname) {
     case 'int2':
       return { chType: 'Int16' };
@@ -235,7 +237,10 @@ function baseMapping(
   }
   // bytea arrives as PostgreSQL's hex text (\x...), intervals and times as PostgreSQL prints them.
   if (STRING_TYPES.has(typname) || typtype === 'e') return { chType: 'String', select: asText, quoted: true };
-  return undefined;
+  // Every other type (tsvector, money, ranges, geometry, composites, extension
+  // types such as hstore or vector): PostgreSQL's own text, exact and what the
+  // type reads back; named once in the worker log.
+  return { chType: 'String', select: asText, quoted: true, byDefault: true };
 }
 
 /** ClickHouse array text from a PostgreSQL array: [1,NULL,3], ['a\'b','c']. */
@@ -243,10 +248,10 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
   if (!col.elemTypname || col.elemTypname.startsWith('_')) return undefined;
   const elemType = (col.baseType ?? col.type).replace(/\[\]$/, '');
   const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name, true);
-  if (!el || el.notNullable) return undefined;
+  if (el.notNullable) return undefined;
   // Servers that unescape the field before reading the array (18.16) do not
   // read every quoted element back: arrays of text arrive as PostgreSQL's own array text there.
-  if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true };
+  if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true, ...(el.byDefault ? { byDefault: true as const } : {}) };
   const e = '"e"';
   // char(n) elements keep their padding: their own output (format's %s), not ::text, which strips it.
   const text = el.select ? `(${el.select(e)})::text` : col.elemTypname === 'bpchar' ? `format('%s', ${e})` : `${e}::text`;
@@ -256,6 +261,7 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
   const elemGuard = el.guard;
   return {
     chType: `Array(Nullable(${el.chType}))`,
+    ...(el.byDefault ? { byDefault: true as const } : {}),
     select: (c) =>
       `(SELECT '[' || coalesce(string_agg(CASE WHEN ${e} IS NULL THEN 'NULL' ELSE ${quoted} END, ',' ORDER BY n), '') || ']' FROM unnest(${c}) WITH ORDINALITY AS u(${e}, n))`,
     // ClickHouse has no Nullable(Array): a NULL array arrives as [].
@@ -289,22 +295,16 @@ function guarded(quoted: string, name: string, chType: string, guard: Guard, ren
 export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: MapOptions | boolean = {}): ColumnPlan {
   const opts: MapOptions = typeof options === 'boolean' ? { key: options } : options;
   const quoted = pgIdent(col.name);
+  // An array ClickHouse cannot hold as an Array (of JSON objects): its text, as any other type without a mapping.
   const m =
-    col.typname.startsWith('_') && col.elemTypname
-      ? arrayMapping(col, caps, opts)
-      : baseMapping(col.typname, col.typtype, col.baseType ?? col.type, caps, opts, col.name);
+    (col.typname.startsWith('_') && col.elemTypname ? arrayMapping(col, caps, opts) : undefined) ??
+    baseMapping(col.typname, col.typtype, col.baseType ?? col.type, caps, opts, col.name);
   if (opts.override) {
     // The user's type: the default rendering where there is one, else the text form.
     // ClickHouse allows no Nullable around these; LowCardinality takes it inside.
     const nullable = !col.notNull && !opts.key && !/^(Nullable|Array|LowCardinality|JSON|Map|Tuple)\b/.test(opts.override);
-    const expr = m?.select ? m.select(quoted) : m ? quoted : `${quoted}::text`;
+    const expr = m.select ? m.select(quoted) : quoted;
     return { name: col.name, pgType: col.type, chType: nullable ? `Nullable(${opts.override})` : opts.override, select: expr, pullSafe: false };
-  }
-  if (!m) {
-    throw new UserError(
-      `column ${JSON.stringify(col.name)} has type ${col.type}, which pg2ch does not map; exclude it (exclude: [${JSON.stringify(col.name)}]) or give its ClickHouse type (types: {${JSON.stringify(col.name)}: "String"}) in the config file`,
-      'UnsupportedType',
-    );
   }
   const policy = opts.key && opts.outOfRange === 'null' ? 'fail' : (opts.outOfRange ?? 'fail');
   const nullable = !col.notNull && !opts.key && !m.notNullable;
@@ -324,6 +324,7 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
     pullSafe: PULL_SAFE.has(col.typname) && !col.baseType && policy === 'fail',
     ...(range ? { range } : {}),
     ...(m.guard ? { guard: { when: m.guard.when(quoted), holds: m.guard.holds } } : {}),
+    ...(m.byDefault ? { textByDefault: true as const } : {}),
   };
 }
 

@@ -432,69 +432,53 @@ describe('mapColumn: other text-like types', () => {
   });
 });
 
-describe('mapColumn: unsupported types', () => {
-  it('tsvector throws an UnsupportedType UserError naming the column', () => {
-    const c = col('search_doc', 'tsvector');
-    let caught: unknown;
-    try {
-      mapColumn(c, NEW);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(UserError);
-    const e = caught as UserError;
-    expect(e.type).toBe('UnsupportedType');
-    expect(e.name).toBe('UnsupportedType');
-    expect(e.message).toBe(
-      'column "search_doc" has type tsvector, which pg2ch does not map; exclude it (exclude: ["search_doc"]) ' +
-        'or give its ClickHouse type (types: {"search_doc": "String"}) in the config file',
-    );
-  });
-
-  it('throws the same on the old server', () => {
-    expect(() => mapColumn(col('search_doc', 'tsvector'), OLD)).toThrowError(/^column "search_doc" has type tsvector, /);
-  });
-
-  it('throws even for a key column', () => {
-    expect(() => mapColumn(col('doc', 'tsvector'), NEW, true)).toThrow(UserError);
-  });
+describe('mapColumn: types without a mapping of their own', () => {
+  const text = (c: PgColumn, caps = NEW) => mapColumn(c, caps);
 
   it.each([
-    // An array whose element type introspection did not resolve.
-    ['_int4', 'integer[]', 'b'],
+    ['tsvector', 'tsvector', 'b'],
     ['point', 'point', 'b'],
     ['money', 'money', 'b'],
-    ['tsvector', 'tsvector', 'b'],
+    ['hstore', 'hstore', 'b'],
+    ['vector', 'vector(3)', 'b'],
     ['complex', 'complex', 'c'],
     ['int4range', 'int4range', 'r'],
-  ])('%s (%s, typtype %s) is unsupported', (typname, type, typtype) => {
-    expect(() => mapColumn(col('x', typname, type, true, typtype), NEW)).toThrowError(
-      new UserError(
-        `column "x" has type ${type}, which pg2ch does not map; exclude it (exclude: ["x"]) or give its ClickHouse type (types: {"x": "String"}) in the config file`,
-        'UnsupportedType',
-      ),
-    );
+    ['int4multirange', 'int4multirange', 'm'],
+  ])('%s (%s, typtype %s) is String holding PostgreSQL\'s text, marked as such', (typname, type, typtype) => {
+    for (const caps of [OLD, NEW]) {
+      expect(text(col('x', typname, type, false, typtype), caps)).toStrictEqual({
+        name: 'x', pgType: type, chType: 'Nullable(String)', select: '"x"::text', pullSafe: false, textByDefault: true,
+      });
+    }
   });
 
-  it('a domain over an unsupported type is named by its own type', () => {
-    expect(() => mapColumn({ ...col('p', 'money', 'price'), baseType: 'money' }, NEW)).toThrowError(/^column "p" has type price, which pg2ch does not map; /);
+  it('a key column of such a type is String, never Nullable', () => {
+    expect(mapColumn(col('doc', 'tsvector', 'tsvector', false), NEW, true).chType).toBe('String');
   });
 
-  it('an array of an unsupported element type is unsupported', () => {
-    const c: PgColumn = { ...col('x', '_money', 'money[]'), elemTypname: 'money', elemTyptype: 'b' };
-    expect(() => mapColumn(c, NEW)).toThrowError(/^column "x" has type money\[\], which pg2ch does not map; /);
+  it('a domain over such a type is its text too', () => {
+    expect(text({ ...col('p', 'money', 'price'), baseType: 'money' })).toMatchObject({ chType: 'String', select: '"p"::text', textByDefault: true });
   });
 
-  it('an array of arrays (element typname starting with _) is unsupported', () => {
-    const c: PgColumn = { ...col('x', '_int4', 'integer[]'), elemTypname: '_int4', elemTyptype: 'b' };
-    expect(() => mapColumn(c, NEW)).toThrow(UserError);
+  it('arrays of such types: Array(Nullable(String)) of the elements\' text where the server reads quoted elements, else the array\'s text', () => {
+    const c: PgColumn = { ...col('x', '_money', 'money[]', false), elemTypname: 'money', elemTyptype: 'b' };
+    const escaped = { ...NEW, arraysReadEscaped: true };
+    expect(mapColumn(c, escaped)).toMatchObject({ chType: 'Array(Nullable(String))', textByDefault: true });
+    expect(mapColumn(c, escaped).select).toContain(`'''' || replace(("e"::text)::text, '''', '''''') || ''''`);
+    expect(mapColumn(c, OLD)).toMatchObject({ chType: 'Nullable(String)', select: '"x"::text', textByDefault: true });
   });
 
-  it('names a column with quotes in JSON form', () => {
-    expect(() => mapColumn(col('we"ird', 'tsvector'), NEW)).toThrowError(
-      'column "we\\"ird" has type tsvector, which pg2ch does not map; exclude it (exclude: ["we\\"ird"]) ' +
-        'or give its ClickHouse type (types: {"we\\"ird": "String"}) in the config file',
-    );
+  it('an array whose element type introspection did not resolve is its text', () => {
+    expect(text(col('x', '_int4', 'integer[]'))).toMatchObject({ chType: 'String', select: '"x"::text', textByDefault: true });
+  });
+
+  it('mapped types are not marked', () => {
+    expect(text(col('x', 'text')).textByDefault).toBeUndefined();
+    expect(text(col('x', 'inet')).textByDefault).toBeUndefined();
+  });
+
+  it('a types override replaces the default, unmarked', () => {
+    expect(mapColumn(col('x', 'tsvector'), NEW, { override: 'String' })).toStrictEqual({ name: 'x', pgType: 'tsvector', chType: 'String', select: '"x"::text', pullSafe: false });
   });
 });
 

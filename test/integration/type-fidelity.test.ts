@@ -65,6 +65,15 @@ describe.each(['server', 'embedded'] as Target[])('value fidelity: %s', (target)
 
   const oldServer = () => !ch.caps.floatTextExact;
 
+  /** What pg2ch verify finds for the whole table: the ranges that differ. */
+  async function verifyMismatches(table: string): Promise<unknown[]> {
+    const menv = new MockActivityEnvironment();
+    const { plan } = (await menv.run(acts.prepareTable, { table })) as Awaited<ReturnType<typeof acts.prepareTable>>;
+    const max = await pool.query<{ m: string }>(`SELECT max(id)::text AS m FROM ${table}`);
+    const seg = (await menv.run(acts.verifySegment, { plan, afterId: null, upTo: max.rows[0]!.m, bucketRows: 1000, maxBuckets: 10 })) as { mismatches: unknown[] };
+    return seg.mismatches;
+  }
+
   it('floats and float arrays arrive bit for bit: NaN, infinities, denormals and values the old reader rounds wrongly', async () => {
     await pool.query('DROP TABLE IF EXISTS floats');
     await pool.query('CREATE TABLE floats (id int PRIMARY KEY, d float8, r float4, da float8[], ra float4[])');
@@ -99,6 +108,8 @@ describe.each(['server', 'embedded'] as Target[])('value fidelity: %s', (target)
       );
       expect(chEls, col).toEqual(pgEls.rows.map((r) => ({ ...r, v: unsigned(r.v, width) })));
     }
+    // Verify agrees: equal values are found equal, whatever digits each side prints.
+    expect(await verifyMismatches('floats')).toEqual([]);
   });
 
   it('the old server limit: a float8 in [1e-308, 1e-306) can arrive one bit off there; exact on current servers', async () => {
@@ -111,6 +122,8 @@ describe.each(['server', 'embedded'] as Target[])('value fidelity: %s', (target)
     const diff = BigInt(c!.b) - BigInt(bits8(p!.b));
     // Exactly the documented limit: one bit off on the old server (its reader rounds twice there), exact elsewhere.
     expect(diff === 1n || diff === -1n ? 'one bit off' : diff === 0n ? 'exact' : `${diff} bits off`).toBe(oldServer() ? 'one bit off' : 'exact');
+    // Verify reports the difference rather than hiding it.
+    expect(await verifyMismatches('float_limit')).toHaveLength(oldServer() ? 1 : 0);
   });
 
   it('outOfRange clamp on timestamptz columns: values rendered as the column is (no offset), and the warning counts every value', async () => {

@@ -78,6 +78,18 @@ export async function findUnheld(
   return row ? { column: guarded[row.i]!, value: row.v, rows: Number(row.n) } : null;
 }
 
+/** How many values of each column in the range its ClickHouse type cannot hold, for columns that have any. */
+export async function countUnheld(client: PoolClient, plan: TablePlan, range: ChunkRange): Promise<Array<{ column: string; values: number }>> {
+  const guarded = plan.columns.filter((c) => c.guard);
+  if (guarded.length === 0) return [];
+  const r = await client.query<Record<string, string>>(
+    `SELECT ${guarded.map((c, i) => `count(*) FILTER (WHERE ${c.guard!.when})::text AS n${i}`).join(', ')} FROM ${pgTableRef(plan.source)}
+      WHERE ${planWhere(plan, range.afterId, range.toId)}`,
+  );
+  const row = r.rows[0]!;
+  return guarded.map((c, i) => ({ column: c.name, values: Number(row[`n${i}`]) })).filter((c) => c.values > 0);
+}
+
 /** Stops before anything is written if a value in the range is outside what its column holds. */
 export async function checkRanges(client: PoolClient, plan: TablePlan, range: ChunkRange): Promise<void> {
   const found = await findUnheld(client, plan, range);

@@ -12,7 +12,7 @@ import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
-import { checkRanges, chooseStrategy, findUnheld, pullSql } from './pull';
+import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
@@ -76,6 +76,19 @@ function heartbeatEvery(ctx: Context, details: () => unknown): () => void {
 
 export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
+  /** Tables whose text-copied columns this worker has named in its log already. */
+  const namedTextColumns = new Set<string>();
+
+  /** Columns of a type pg2ch has no mapping for, copied as PostgreSQL's text: said once per worker and table. */
+  function noteTextColumns(plan: TablePlan): void {
+    const text = plan.columns.filter((c) => c.textByDefault).map((c) => `${c.name} (${c.pgType})`);
+    const said = `${plan.key}\u0000${text.join(',')}`;
+    if (text.length === 0 || namedTextColumns.has(said)) return;
+    namedTextColumns.add(said);
+    Context.current().log.info("columns of types pg2ch has no mapping for are copied as String holding PostgreSQL's text; set types or exclude in the config file to choose otherwise", {
+      table: plan.key, columns: text.join(', '),
+    });
+  }
 
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
   async function planFor(table: string, rawSettings?: TableSettings): Promise<TablePlan> {
@@ -111,6 +124,7 @@ export function createActivities(deps: ActivityDeps) {
   async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
     const plan = await planFor(input.table, input.settings);
     const { key, source, cursor } = plan;
+    noteTextColumns(plan);
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
     if (plan.keyset) return prepareKeyset(plan);
@@ -220,8 +234,11 @@ export function createActivities(deps: ActivityDeps) {
       if (plan.outOfRange !== 'fail') {
         const unheld = await findUnheld(client, plan, range);
         if (unheld) {
-          ctx.log.warn(`${unheld.rows} values ClickHouse cannot hold were ${plan.outOfRange === 'clamp' ? 'clamped' : 'set to NULL'}`, {
-            table: plan.key, column: unheld.column.name, first: unheld.value, holds: unheld.column.guard?.holds,
+          // Counted per column: a row can hold several such values.
+          const counts = await countUnheld(client, plan, range);
+          const values = counts.reduce((n, c) => n + c.values, 0);
+          ctx.log.warn(`${values} values in ${counts.length} column${counts.length === 1 ? '' : 's'} ClickHouse cannot hold were ${plan.outOfRange === 'clamp' ? 'clamped' : 'set to NULL'}`, {
+            table: plan.key, columns: counts.map((c) => `${c.column} (${c.values})`).join(', '), first: `${unheld.column.name}: ${unheld.value}`, holds: unheld.column.guard?.holds,
           });
         }
       }

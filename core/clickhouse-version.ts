@@ -24,6 +24,12 @@ export interface ClickHouseCapabilities {
    * at connect time; the version alone does not say.
    */
   arraysReadEscaped: boolean;
+  /**
+   * Float text is read to the nearest double (fast_float, 21.1+). Older
+   * servers' own reader is one bit off for about one value in five of
+   * PostgreSQL's shortest text, and reads 5e-324 as 0.
+   */
+  floatTextExact: boolean;
   /** allow_nullable_key and friends are not needed: we never key on Nullable columns. */
 }
 
@@ -57,5 +63,6 @@ export function capabilitiesFor(version: string): ClickHouseCapabilities {
     jsonType: atLeast(v, 25, 3),
     isDeleted: atLeast(v, 23, 2),
     arraysReadEscaped: false,
+    floatTextExact: atLeast(v, 21, 1),
   };
 }

@@ -32,6 +32,17 @@ function stripZeros(n: string): string {
   return n.includes('.') ? n.replace(/0+$/, '').replace(/\.$/, '') : n;
 }
 
+/**
+ * A float by its value: a Float32 as the float32 the text denotes (the old
+ * server is sent the exact decimal value, and prints the shortest text back).
+ * NaN is sent to old servers inside arrays as -nan (PostgreSQL's NaN has no sign).
+ */
+function canonicalFloat(field: string, float32: boolean): string {
+  const v = field.toLowerCase();
+  if (v === 'nan' || v === '-nan' || v === 'inf' || v === '-inf' || v === '+inf') return v.replace(/^-nan$/, 'nan').replace('+', '');
+  return String(float32 ? Math.fround(Number(field)) : Number(field));
+}
+
 /** One field in the form both engines agree on, for a column of this ClickHouse type. */
 export function canonicalField(chType: string, field: string): string {
   if (field === NULL_FIELD) return NULL_CANON;
@@ -42,11 +53,10 @@ export function canonicalField(chType: string, field: string): string {
     // 12:00:00.5 and 12:00:00.500000; 1.50 and 1.5
     return stripZeros(field);
   }
-  if (type.startsWith('Float')) {
-    const v = field.toLowerCase();
-    if (v === 'nan' || v === 'inf' || v === '-inf' || v === '+inf') return v.replace('+', '');
-    return String(Number(field));
-  }
+  if (type.startsWith('Float')) return canonicalFloat(field, type === 'Float32');
+  // Old servers are sent float digits they read exactly, more than they print back.
+  const floats = /^Array\((?:Nullable\()?Float(32|64)\)?\)$/.exec(type);
+  if (floats) return field.replace(/[^[\],]+/g, (v) => (v === 'NULL' ? v : canonicalFloat(v, floats[1] === '32')));
   if (type === 'Bool') return field === 't' || field === 'true' || field === '1' ? 'true' : 'false';
   if (type === 'UUID') return field.toLowerCase();
   return unescapeField(field);

@@ -55,13 +55,56 @@ interface Mapping {
   quoted?: boolean;
   /** Dates and timestamps: the range the guard checks. */
   range?: ColumnPlan['range'];
+  /** No mapping of its own: PostgreSQL's text. */
+  byDefault?: true;
 }
 
 const asText = (c: string) => `${c}::text`;
 
-// PostgreSQL prints NaN and infinities in a spelling ClickHouse does not parse.
-const floatText = (c: string) =>
-  `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
+/**
+ * Exponents whose power of ten the old float reader multiplies by as a
+ * double, not a long double (1e30 written without its L in its table): up to
+ * 1e-16 off, enough to move a result by one bit. A digit less avoids them.
+ */
+const SHORT_POWERS = '(-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290)';
+
+/**
+ * A finite float as decimal text the old servers' float reader (18.16's
+ * readFloatTextFast) turns into the same bits: it parses the integer part as
+ * a 64-bit integer, the first 19 digits after the point times a power of ten
+ * in long double, and multiplies by 10^exponent as a separate, second
+ * rounding. So the value is written without an exponent, with 19
+ * significant digits (to_char's, correctly rounded): an integer part that is
+ * exactly the double's, a fraction read with one rounding. Only below 1e-306
+ * an exponent is unavoidable (its table ends at 1e-323): there a value can
+ * arrive one bit off (measured: about 1 in 100 of those in [1e-308, 1e-306)).
+ */
+function oldServerFloatDigits(c: string): string {
+  return `(SELECT CASE
+      WHEN x >= 18 THEN sg || CASE WHEN x - 18 IN ${SHORT_POWERS} THEN '0' ELSE '' END || dg || repeat('0', x - 18)
+      WHEN x >= 0 THEN sg || left(dg, x + 1) || '.' || substr(dg, x + 2)
+      WHEN x >= -306 THEN sg || '0.' || repeat('0', -x - 1) || CASE WHEN x = -306 OR x - 18 IN ${SHORT_POWERS} THEN left(dg, 18) ELSE dg END
+      ELSE sg || '0.' || dg || 'e' || (x + 1) END
+    FROM (SELECT CASE WHEN left(s, 1) = '-' THEN '-' ELSE '' END AS sg, substr(s, 2, 1) || substr(s, 4, 18) AS dg, substr(s, 23)::int AS x
+      FROM (SELECT to_char(${c}, '9.999999999999999999EEEE') AS s) AS f) AS g)`;
+}
+
+/**
+ * PostgreSQL prints NaN and infinities in a spelling ClickHouse does not
+ * parse; inside an array the old server takes a leading n for NULL, so NaN
+ * is -nan there (NaN has no sign in PostgreSQL). Finite values: PostgreSQL's
+ * shortest text, read exactly by current servers; digits the old reader
+ * reads exactly on old ones.
+ */
+function floatMapping(chType: 'Float32' | 'Float64', caps: ClickHouseCapabilities, inArray: boolean): Mapping {
+  const old = !caps.floatTextExact;
+  const nan = old && inArray ? '-nan' : 'nan';
+  return {
+    chType,
+    select: (c) =>
+      `CASE WHEN ${c} = 'NaN' THEN '${nan}' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${old ? oldServerFloatDigits(c) : `${c}::text`} END`,
+  };
+}
 
 /** [from, to) of Date32 and DateTime64 on this server, and the last day held (for clamping). */
 function extendedRange(caps: ClickHouseCapabilities): { from: string; to: string; lastDay: string } {
@@ -159,7 +202,9 @@ function jsonMapping(caps: ClickHouseCapabilities, setting: 'string' | 'json', c
 
 const STRING_TYPES = new Set(['text', 'varchar', 'name', 'citext', 'xml', 'time', 'timetz', 'interval', 'inet', 'cidr', 'macaddr', 'macaddr8', 'bytea', 'bit', 'varbit']);
 
-function baseMapping(typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string): Mapping | undefined {
+function baseMapping(
+  typname: string, typtype: string, type: string, caps: ClickHouseCapabilities, opts: MapOptions, columnName: string, inArray = false,
+): Mapping {
   switch (typname) {
     case 'int2':
       return { chType: 'Int16' };
@@ -168,9 +213,9 @@ function baseMapping(typname: string, typtype: string, type: string, caps: Click
     case 'int8':
       return { chType: 'Int64' };
     case 'float4':
-      return { chType: 'Float32', select: floatText };
+      return floatMapping('Float32', caps, inArray);
     case 'float8':
-      return { chType: 'Float64', select: floatText };
+      return floatMapping('Float64', caps, inArray);
     case 'numeric':
       return numericMapping(type, caps, opts.numeric ?? 'decimal');
     case 'bool':
@@ -192,26 +237,31 @@ function baseMapping(typname: string, typtype: string, type: string, caps: Click
   }
   // bytea arrives as PostgreSQL's hex text (\x...), intervals and times as PostgreSQL prints them.
   if (STRING_TYPES.has(typname) || typtype === 'e') return { chType: 'String', select: asText, quoted: true };
-  return undefined;
+  // Every other type (tsvector, money, ranges, geometry, composites, extension
+  // types such as hstore or vector): PostgreSQL's own text, exact and what the
+  // type reads back; named once in the worker log.
+  return { chType: 'String', select: asText, quoted: true, byDefault: true };
 }
 
 /** ClickHouse array text from a PostgreSQL array: [1,NULL,3], ['a\'b','c']. */
 function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOptions): Mapping | undefined {
   if (!col.elemTypname || col.elemTypname.startsWith('_')) return undefined;
   const elemType = (col.baseType ?? col.type).replace(/\[\]$/, '');
-  const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name);
-  if (!el || el.notNullable) return undefined;
+  const el = baseMapping(col.elemTypname, col.elemTyptype ?? 'b', elemType, caps, { ...opts, json: 'string' }, col.name, true);
+  if (el.notNullable) return undefined;
   // Servers that unescape the field before reading the array (18.16) do not
   // read every quoted element back: arrays of text arrive as PostgreSQL's own array text there.
-  if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true };
+  if (el.quoted && !caps.arraysReadEscaped) return { chType: 'String', select: asText, quoted: true, ...(el.byDefault ? { byDefault: true as const } : {}) };
   const e = '"e"';
-  const text = el.select ? `(${el.select(e)})::text` : `${e}::text`;
+  // char(n) elements keep their padding: their own output (format's %s), not ::text, which strips it.
+  const text = el.select ? `(${el.select(e)})::text` : col.elemTypname === 'bpchar' ? `format('%s', ${e})` : `${e}::text`;
   // The server reads the array straight from the escaped field, so COPY's
   // own escaping is the string's; only quotes are doubled.
   const quoted = el.quoted ? `'''' || replace(${text}, '''', '''''') || ''''` : text;
   const elemGuard = el.guard;
   return {
     chType: `Array(Nullable(${el.chType}))`,
+    ...(el.byDefault ? { byDefault: true as const } : {}),
     select: (c) =>
       `(SELECT '[' || coalesce(string_agg(CASE WHEN ${e} IS NULL THEN 'NULL' ELSE ${quoted} END, ',' ORDER BY n), '') || ']' FROM unnest(${c}) WITH ORDINALITY AS u(${e}, n))`,
     // ClickHouse has no Nullable(Array): a NULL array arrives as [].
@@ -224,17 +274,18 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
   };
 }
 
-function guarded(quoted: string, name: string, chType: string, guard: Guard, expr: string, policy: OutOfRangePolicy): string {
+function guarded(quoted: string, name: string, chType: string, guard: Guard, render: (c: string) => string, policy: OutOfRangePolicy): string {
   const when = guard.when(quoted);
   let instead: string;
   if (policy === 'null') instead = 'NULL';
-  else if (policy === 'clamp' && guard.clamp) instead = `(${guard.clamp(quoted)})::text`;
+  // The value held instead is rendered as the column's values are (in UTC, whole seconds on old servers).
+  else if (policy === 'clamp' && guard.clamp) instead = `(${render(guard.clamp(quoted))})::text`;
   else {
     // A failing cast is the only way a plain SELECT can raise an error, and its message carries ours.
     const [before, after] = outOfRangeMessage(name, chType, guard.holds, '\u0000').split('\u0000') as [string, string];
     instead = `(${[pgString(`${RANGE_ERROR_MARK}${before}`), `${quoted}::text`, pgString(after)].join(' || ')})::int::text`;
   }
-  return `CASE WHEN ${when} THEN ${instead} ELSE (${expr})::text END`;
+  return `CASE WHEN ${when} THEN ${instead} ELSE (${render(quoted)})::text END`;
 }
 
 /**
@@ -244,29 +295,24 @@ function guarded(quoted: string, name: string, chType: string, guard: Guard, exp
 export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: MapOptions | boolean = {}): ColumnPlan {
   const opts: MapOptions = typeof options === 'boolean' ? { key: options } : options;
   const quoted = pgIdent(col.name);
+  // An array ClickHouse cannot hold as an Array (of JSON objects): its text, as any other type without a mapping.
   const m =
-    col.typname.startsWith('_') && col.elemTypname
-      ? arrayMapping(col, caps, opts)
-      : baseMapping(col.typname, col.typtype, col.baseType ?? col.type, caps, opts, col.name);
+    (col.typname.startsWith('_') && col.elemTypname ? arrayMapping(col, caps, opts) : undefined) ??
+    baseMapping(col.typname, col.typtype, col.baseType ?? col.type, caps, opts, col.name);
   if (opts.override) {
     // The user's type: the default rendering where there is one, else the text form.
     // ClickHouse allows no Nullable around these; LowCardinality takes it inside.
     const nullable = !col.notNull && !opts.key && !/^(Nullable|Array|LowCardinality|JSON|Map|Tuple)\b/.test(opts.override);
-    const expr = m?.select ? m.select(quoted) : m ? quoted : `${quoted}::text`;
+    const expr = m.select ? m.select(quoted) : quoted;
     return { name: col.name, pgType: col.type, chType: nullable ? `Nullable(${opts.override})` : opts.override, select: expr, pullSafe: false };
-  }
-  if (!m) {
-    throw new UserError(
-      `column ${JSON.stringify(col.name)} has type ${col.type}, which pg2ch does not map; exclude it (exclude: [${JSON.stringify(col.name)}]) or give its ClickHouse type (types: {${JSON.stringify(col.name)}: "String"}) in the config file`,
-      'UnsupportedType',
-    );
   }
   const policy = opts.key && opts.outOfRange === 'null' ? 'fail' : (opts.outOfRange ?? 'fail');
   const nullable = !col.notNull && !opts.key && !m.notNullable;
   // A value replaced by NULL needs a Nullable column even where PostgreSQL has NOT NULL.
   const nullableForPolicy = !!m.guard && policy === 'null' && !m.notNullable && !opts.key;
-  let expr = m.select ? m.select(quoted) : quoted;
-  if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, expr, policy);
+  const render = m.select ?? ((c: string) => c);
+  let expr = render(quoted);
+  if (m.guard) expr = guarded(quoted, col.name, m.chType, m.guard, render, policy);
   // Both such mappings (Array, JSON) render text, so NULL is replaced in kind.
   if (m.notNullable && !col.notNull) expr = `coalesce(${expr}, ${m.notNullable.nullAs})`;
   const { range } = m;
@@ -278,6 +324,7 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
     pullSafe: PULL_SAFE.has(col.typname) && !col.baseType && policy === 'fail',
     ...(range ? { range } : {}),
     ...(m.guard ? { guard: { when: m.guard.when(quoted), holds: m.guard.holds } } : {}),
+    ...(m.byDefault ? { textByDefault: true as const } : {}),
   };
 }
 

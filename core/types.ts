@@ -18,6 +18,8 @@ export interface ColumnPlan {
   range?: { from: string; to: string; pgType: string };
   /** Values chType cannot hold: `when` is a PostgreSQL condition on the column, `holds` says what fits. */
   guard?: { when: string; holds: string };
+  /** A type pg2ch has no mapping for, copied as PostgreSQL's text (String). */
+  textByDefault?: true;
 }
 
 /**

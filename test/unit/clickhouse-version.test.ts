@@ -44,6 +44,7 @@ describe('capabilitiesFor', () => {
       jsonType: false,
       isDeleted: false,
       arraysReadEscaped: false,
+      floatTextExact: false,
     });
   });
 
@@ -60,6 +61,7 @@ describe('capabilitiesFor', () => {
       jsonType: false,
       isDeleted: true,
       arraysReadEscaped: false,
+      floatTextExact: true,
     });
   });
 
@@ -76,11 +78,17 @@ describe('capabilitiesFor', () => {
       jsonType: true,
       isDeleted: true,
       arraysReadEscaped: false,
+      floatTextExact: true,
     });
   });
 
   it('never sets arraysReadEscaped: the version does not say, a probe at connect time does', () => {
     for (const v of ['18.16.1', '22.8.1', '24.8.1', '26.7.2.1']) expect(capabilitiesFor(v).arraysReadEscaped).toBe(false);
+  });
+
+  it('reads float text exactly from 21.1 (fast_float); older servers need digits their own reader reads exactly', () => {
+    expect(capabilitiesFor('20.12.1').floatTextExact).toBe(false);
+    expect(capabilitiesFor('21.1.2').floatTextExact).toBe(true);
   });
 
   it('keeps the version string exactly as given', () => {
@@ -172,6 +180,7 @@ describe('capabilitiesFor', () => {
         jsonType: false,
         isDeleted: false,
         arraysReadEscaped: false,
+        floatTextExact: false,
       });
     });
 

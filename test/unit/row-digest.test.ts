@@ -28,6 +28,16 @@ describe('canonicalField', () => {
     expect(canonicalField('Float64', 'NaN')).toBe('nan');
     expect(canonicalField('Float64', '+inf')).toBe('inf');
   });
+  it('compares float array elements by value: the old server is sent more digits than it prints, and NaN as -nan', () => {
+    const t = 'Array(Nullable(Float64))';
+    expect(canonicalField(t, '[0.1000000000000000056,-nan,NULL,inf,0.4940656458412465442e-323]')).toBe(canonicalField(t, '[0.1,nan,NULL,inf,5e-324]'));
+    expect(canonicalField(t, '[0.1,2]')).not.toBe(canonicalField(t, '[0.1,3]'));
+    expect(canonicalField('Array(Nullable(Float32))', '[1.5]')).toBe(canonicalField('Array(Nullable(Float32))', '[1.500000000000000000]'));
+    // A float32's exact decimal value and its shortest text are the same float32.
+    expect(canonicalField('Float32', '477162289242615161290752')).toBe(canonicalField('Float32', '4.771623e+23'));
+    expect(canonicalField('Array(Nullable(Float32))', '[0.1000000014901161194]')).toBe(canonicalField('Array(Nullable(Float32))', '[0.1]'));
+    expect(canonicalField('Float32', '0.1')).not.toBe(canonicalField('Float32', '0.2'));
+  });
 });
 
 describe('digestTsv', () => {

@@ -18,6 +18,15 @@ function col(name: string, typname: string, type: string = typname, notNull = tr
 
 const floatSelect = (c: string) =>
   `CASE WHEN ${c} = 'NaN' THEN 'nan' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${c}::text END`;
+/** The old server's floats: 19 significant digits from to_char, placed where its reader reads them exactly (see type-map.ts). */
+const oldFloatSelect = (c: string, nan = 'nan') =>
+  `CASE WHEN ${c} = 'NaN' THEN '${nan}' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE (SELECT CASE` +
+  `\n      WHEN x >= 18 THEN sg || CASE WHEN x - 18 IN (-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290) THEN '0' ELSE '' END || dg || repeat('0', x - 18)` +
+  `\n      WHEN x >= 0 THEN sg || left(dg, x + 1) || '.' || substr(dg, x + 2)` +
+  `\n      WHEN x >= -306 THEN sg || '0.' || repeat('0', -x - 1) || CASE WHEN x = -306 OR x - 18 IN (-70, -50, -30, -10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 250, 270, 290) THEN left(dg, 18) ELSE dg END` +
+  `\n      ELSE sg || '0.' || dg || 'e' || (x + 1) END` +
+  `\n    FROM (SELECT CASE WHEN left(s, 1) = '-' THEN '-' ELSE '' END AS sg, substr(s, 2, 1) || substr(s, 4, 18) AS dg, substr(s, 23)::int AS x` +
+  `\n      FROM (SELECT to_char(${c}, '9.999999999999999999EEEE') AS s) AS f) AS g) END`;
 
 /**
  * The range guard mapColumn wraps around date and time columns: a value
@@ -65,8 +74,8 @@ const CASES: Array<[string, PgColumn, string, string, string, string]> = [
   ['int2', col('c', 'int2', 'smallint'), 'Int16', '"c"', 'Int16', '"c"'],
   ['int4', col('c', 'int4', 'integer'), 'Int32', '"c"', 'Int32', '"c"'],
   ['int8', col('c', 'int8', 'bigint'), 'Int64', '"c"', 'Int64', '"c"'],
-  ['float4', col('c', 'float4', 'real'), 'Float32', floatSelect('"c"'), 'Float32', floatSelect('"c"')],
-  ['float8', col('c', 'float8', 'double precision'), 'Float64', floatSelect('"c"'), 'Float64', floatSelect('"c"')],
+  ['float4', col('c', 'float4', 'real'), 'Float32', oldFloatSelect('"c"'), 'Float32', floatSelect('"c"')],
+  ['float8', col('c', 'float8', 'double precision'), 'Float64', oldFloatSelect('"c"'), 'Float64', floatSelect('"c"')],
   ['numeric(12,2)', col('c', 'numeric', 'numeric(12,2)'), 'Decimal(12, 2)', nanGuard('"c"', '"c"', 'Decimal(12, 2)'), 'Decimal(12, 2)', nanGuard('"c"', '"c"', 'Decimal(12, 2)')],
   // No Decimal256 on the old server: exact text; the new one holds it as Decimal(76, 38) with a guard.
   ['numeric unbounded', col('c', 'numeric', 'numeric'), 'String', '"c"::text', 'Decimal(76, 38)', wideGuard('"c"', '"c"')],
@@ -423,69 +432,53 @@ describe('mapColumn: other text-like types', () => {
   });
 });
 
-describe('mapColumn: unsupported types', () => {
-  it('tsvector throws an UnsupportedType UserError naming the column', () => {
-    const c = col('search_doc', 'tsvector');
-    let caught: unknown;
-    try {
-      mapColumn(c, NEW);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(UserError);
-    const e = caught as UserError;
-    expect(e.type).toBe('UnsupportedType');
-    expect(e.name).toBe('UnsupportedType');
-    expect(e.message).toBe(
-      'column "search_doc" has type tsvector, which pg2ch does not map; exclude it (exclude: ["search_doc"]) ' +
-        'or give its ClickHouse type (types: {"search_doc": "String"}) in the config file',
-    );
-  });
-
-  it('throws the same on the old server', () => {
-    expect(() => mapColumn(col('search_doc', 'tsvector'), OLD)).toThrowError(/^column "search_doc" has type tsvector, /);
-  });
-
-  it('throws even for a key column', () => {
-    expect(() => mapColumn(col('doc', 'tsvector'), NEW, true)).toThrow(UserError);
-  });
+describe('mapColumn: types without a mapping of their own', () => {
+  const text = (c: PgColumn, caps = NEW) => mapColumn(c, caps);
 
   it.each([
-    // An array whose element type introspection did not resolve.
-    ['_int4', 'integer[]', 'b'],
+    ['tsvector', 'tsvector', 'b'],
     ['point', 'point', 'b'],
     ['money', 'money', 'b'],
-    ['tsvector', 'tsvector', 'b'],
+    ['hstore', 'hstore', 'b'],
+    ['vector', 'vector(3)', 'b'],
     ['complex', 'complex', 'c'],
     ['int4range', 'int4range', 'r'],
-  ])('%s (%s, typtype %s) is unsupported', (typname, type, typtype) => {
-    expect(() => mapColumn(col('x', typname, type, true, typtype), NEW)).toThrowError(
-      new UserError(
-        `column "x" has type ${type}, which pg2ch does not map; exclude it (exclude: ["x"]) or give its ClickHouse type (types: {"x": "String"}) in the config file`,
-        'UnsupportedType',
-      ),
-    );
+    ['int4multirange', 'int4multirange', 'm'],
+  ])('%s (%s, typtype %s) is String holding PostgreSQL\'s text, marked as such', (typname, type, typtype) => {
+    for (const caps of [OLD, NEW]) {
+      expect(text(col('x', typname, type, false, typtype), caps)).toStrictEqual({
+        name: 'x', pgType: type, chType: 'Nullable(String)', select: '"x"::text', pullSafe: false, textByDefault: true,
+      });
+    }
   });
 
-  it('a domain over an unsupported type is named by its own type', () => {
-    expect(() => mapColumn({ ...col('p', 'money', 'price'), baseType: 'money' }, NEW)).toThrowError(/^column "p" has type price, which pg2ch does not map; /);
+  it('a key column of such a type is String, never Nullable', () => {
+    expect(mapColumn(col('doc', 'tsvector', 'tsvector', false), NEW, true).chType).toBe('String');
   });
 
-  it('an array of an unsupported element type is unsupported', () => {
-    const c: PgColumn = { ...col('x', '_money', 'money[]'), elemTypname: 'money', elemTyptype: 'b' };
-    expect(() => mapColumn(c, NEW)).toThrowError(/^column "x" has type money\[\], which pg2ch does not map; /);
+  it('a domain over such a type is its text too', () => {
+    expect(text({ ...col('p', 'money', 'price'), baseType: 'money' })).toMatchObject({ chType: 'String', select: '"p"::text', textByDefault: true });
   });
 
-  it('an array of arrays (element typname starting with _) is unsupported', () => {
-    const c: PgColumn = { ...col('x', '_int4', 'integer[]'), elemTypname: '_int4', elemTyptype: 'b' };
-    expect(() => mapColumn(c, NEW)).toThrow(UserError);
+  it('arrays of such types: Array(Nullable(String)) of the elements\' text where the server reads quoted elements, else the array\'s text', () => {
+    const c: PgColumn = { ...col('x', '_money', 'money[]', false), elemTypname: 'money', elemTyptype: 'b' };
+    const escaped = { ...NEW, arraysReadEscaped: true };
+    expect(mapColumn(c, escaped)).toMatchObject({ chType: 'Array(Nullable(String))', textByDefault: true });
+    expect(mapColumn(c, escaped).select).toContain(`'''' || replace(("e"::text)::text, '''', '''''') || ''''`);
+    expect(mapColumn(c, OLD)).toMatchObject({ chType: 'Nullable(String)', select: '"x"::text', textByDefault: true });
   });
 
-  it('names a column with quotes in JSON form', () => {
-    expect(() => mapColumn(col('we"ird', 'tsvector'), NEW)).toThrowError(
-      'column "we\\"ird" has type tsvector, which pg2ch does not map; exclude it (exclude: ["we\\"ird"]) ' +
-        'or give its ClickHouse type (types: {"we\\"ird": "String"}) in the config file',
-    );
+  it('an array whose element type introspection did not resolve is its text', () => {
+    expect(text(col('x', '_int4', 'integer[]'))).toMatchObject({ chType: 'String', select: '"x"::text', textByDefault: true });
+  });
+
+  it('mapped types are not marked', () => {
+    expect(text(col('x', 'text')).textByDefault).toBeUndefined();
+    expect(text(col('x', 'inet')).textByDefault).toBeUndefined();
+  });
+
+  it('a types override replaces the default, unmarked', () => {
+    expect(mapColumn(col('x', 'tsvector'), NEW, { override: 'String' })).toStrictEqual({ name: 'x', pgType: 'tsvector', chType: 'String', select: '"x"::text', pullSafe: false });
   });
 });
 
@@ -689,6 +682,19 @@ describe('mapColumn: arrays', () => {
     expect(mapColumn(arrayCol('a', 'int4', 'integer[]'), ESCAPED)).toStrictEqual(mapColumn(arrayCol('a', 'int4', 'integer[]'), UNPROBED));
   });
 
+  it('char(n)[] elements keep their padding: their own output, not ::text', () => {
+    const plan = mapColumn(arrayCol('c', 'bpchar', 'character(3)[]'), ESCAPED);
+    expect(plan.chType).toBe('Array(Nullable(String))');
+    expect(plan.select).toContain(`ELSE ${quotedElement(`format('%s', "e")`)} END`);
+  });
+
+  it("float8[] on the old server: NaN as -nan (it reads a leading n as NULL) and the digits its reader reads exactly", () => {
+    const plan = mapColumn(arrayCol('f', 'float8', 'double precision[]'), OLD);
+    expect(plan.chType).toBe('Array(Nullable(Float64))');
+    expect(plan.select).toContain(`ELSE (${oldFloatSelect('"e"', '-nan')})::text END`);
+    expect(mapColumn(arrayCol('f', 'float8', 'double precision[]'), NEW).select).toContain(`ELSE (${floatSelect('"e"')})::text END`);
+  });
+
   it('uuid[] elements are quoted, numeric(12,2)[] elements are not', () => {
     const u = mapColumn(arrayCol('u', 'uuid', 'uuid[]'), ESCAPED);
     expect(u.chType).toBe('Array(Nullable(UUID))');
@@ -824,8 +830,19 @@ describe('mapColumn: outOfRange "clamp"', () => {
   it('a timestamp on the old server clamps to the last whole second held', () => {
     expect(mapColumn(col('t', 'timestamp', 'timestamp without time zone'), OLD, { outOfRange: 'clamp' }).select).toBe(
       `CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' OR "t"::timestamp >= '2106-01-01 00:00:00' ` +
-        `THEN (CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' THEN '1970-01-01 00:00:00'::timestamp ELSE '2105-12-31 23:59:59'::timestamp END)::text ` +
+        `THEN (date_trunc('second', CASE WHEN "t"::timestamp < '1970-01-01 00:00:00' THEN '1970-01-01 00:00:00'::timestamp ELSE '2105-12-31 23:59:59'::timestamp END))::text ` +
         `ELSE (date_trunc('second', "t"))::text END`,
+    );
+  });
+
+  // The value held instead is rendered as every other value of the column: in UTC without an offset, which 18.16 does not parse.
+  it('a timestamptz clamps to a value rendered in UTC wall-clock time (old and new servers)', () => {
+    const bound = (v: string) => `CASE WHEN "t"::timestamptz < '${v}' THEN '${v}'::timestamptz ELSE`;
+    expect(mapColumn(col('t', 'timestamptz', 'timestamp with time zone'), OLD, { outOfRange: 'clamp' }).select).toContain(
+      `THEN (date_trunc('second', (${bound('1970-01-01 00:00:00+00')} '2105-12-31 23:59:59+00'::timestamptz END AT TIME ZONE 'UTC')))::text ELSE`,
+    );
+    expect(mapColumn(col('t', 'timestamptz', 'timestamp with time zone'), NEW, { outOfRange: 'clamp' }).select).toContain(
+      `THEN ((${bound('1900-01-01')} '2299-12-31 23:59:59.999999+00'::timestamptz END AT TIME ZONE 'UTC'))::text ELSE`,
     );
   });
 

@@ -132,7 +132,10 @@ export function buildProgram(): Command {
     .option('--config <file>', CONFIG_HELP)
     .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
-        const result = await runVerify(client, temporal, table, { ...o, settings: tableSettings(o.config, table), progress: progressMode(o) }, out);
+        // Without a config file the worker takes the settings the table was last synced with.
+        const config = loadConfigFile(o.config);
+        const settings = config ? settingsFor(config, keyOf(table)) : undefined;
+        const result = await runVerify(client, temporal, table, { ...o, settings, progress: progressMode(o) }, out);
         out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatVerify(result));
         // Scripts test the verdict by the exit code.
         if (!result.equal) process.exitCode = 1;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { addColumnSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED } from '../core/ddl';
 import { decodePosition } from '../core/keyset';
+import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
 import { UserError } from '../core/errors';
 import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
 import { mergeRanges, type CursorRange } from '../core/ranges';
@@ -143,6 +144,33 @@ export async function readKeysetWatermark(ch: ClickHouseTarget, key: string): Pr
   return { micros: rows[0]!.us, keys: rows.map((r) => r.k) };
 }
 
+/**
+ * The cursors this table's live checkpoints (since the latest reset) were
+ * written under: the recorded name, or for rows from before cursor_name
+ * existed (or on a sync_control not yet altered: status creates nothing)
+ * the kind their last_key shows.
+ */
+export async function readCheckpointCursors(ch: ClickHouseTarget, key: string): Promise<string[]> {
+  const named = (await columnsOf(ch, ch.database, SYNC_CONTROL)).has('cursor_name');
+  const inferred = `if(isNull(last_key), ${chString(UNNAMED_INTEGER)}, ${chString(UNNAMED_TIMESTAMP)})`;
+  const rows = await queryRows<{ c: string }>(
+    ch,
+    `SELECT DISTINCT ${named ? `ifNull(cursor_name, ${inferred})` : inferred} AS c FROM ${chQualified(ch.database, SYNC_CONTROL)} WHERE ${sinceReset(ch, key)}`,
+  );
+  return rows.map((r) => r.c);
+}
+
+/** The settings this table's latest checkpoint was written with (JSON as recorded), or null. */
+export async function readRecordedSettings(ch: ClickHouseTarget, key: string): Promise<unknown> {
+  if (!(await columnsOf(ch, ch.database, SYNC_CONTROL)).has('table_settings')) return null;
+  const rows = await queryRows<{ s: string }>(
+    ch,
+    `SELECT table_settings AS s FROM ${chQualified(ch.database, SYNC_CONTROL)}
+      WHERE table_name = ${chString(key)} AND isNotNull(table_settings) ORDER BY synced_at DESC LIMIT 1`,
+  );
+  return rows.length === 0 ? null : JSON.parse(rows[0]!.s);
+}
+
 /** This table's sync_control rows that still count: none from before the latest reset marker. */
 function sinceReset(ch: ClickHouseTarget, key: string): string {
   const t = chQualified(ch.database, SYNC_CONTROL);
@@ -255,24 +283,27 @@ export async function writeCheckpoint(
   if (plan.keyset) {
     // last_max_id holds the time, last_key the tiebreak; after_id is not used for keyset ranges.
     const p = decodePosition(range.toId);
-    await insertSyncControl(ch, { key: plan.key, lastMaxId: p.micros, lastKey: p.key ?? '', afterId: null, rows, workflowId }, token);
+    await insertSyncControl(ch, { key: plan.key, lastMaxId: p.micros, lastKey: p.key ?? '', afterId: null, rows, workflowId, plan }, token);
     return;
   }
-  await insertSyncControl(ch, { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId }, token);
+  await insertSyncControl(ch, { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId, plan }, token);
 }
 
 /** One row of sync_control, stamped with the server's date and time. */
 async function insertSyncControl(
   ch: ClickHouseTarget,
-  row: { key: string; lastMaxId: string; lastKey?: string; afterId: string | null; rows: number; workflowId: string },
+  row: { key: string; lastMaxId: string; lastKey?: string; afterId: string | null; rows: number; workflowId: string; plan?: Pick<TablePlan, 'cursor' | 'settings'> },
   dedupToken?: string,
 ): Promise<void> {
   const after = row.afterId === null ? 'NULL' : intLiteral(row.afterId);
   const lastKey = row.lastKey === undefined ? 'NULL' : chString(row.lastKey);
+  // Checkpoints name their cursor and settings; the reset marker has neither.
+  const cursor = row.plan ? chString(row.plan.cursor) : 'NULL';
+  const settings = row.plan?.settings ? chString(JSON.stringify(row.plan.settings)) : 'NULL';
   await ch.client.command({
     query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)}
-      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id, last_key)
-      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)}, ${lastKey})`,
+      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id, last_key, cursor_name, table_settings)
+      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)}, ${lastKey}, ${cursor}, ${settings})`,
     clickhouse_settings: insertSettings(ch, dedupToken),
   });
 }

@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
 import { BACKFILL_ID_PREFIX } from '../core/workflow-ids';
-import { describePosition } from '../core/keyset';
+import { decodePosition, describePosition, encodePosition } from '../core/keyset';
+import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard';
 import { buildPlan } from '../core/table-plan';
 import { parseTableSettings, type TableSettings } from '../core/table-settings';
 import type { TablePlan } from '../core/types';
@@ -26,8 +27,13 @@ export interface TableStatus {
   lagRows: number | null;
   /** Age of the oldest row not yet in ClickHouse, by its created_at; 0 when caught up; null without such a column. */
   lagSeconds: number | null;
-  /** Why this table's status is incomplete (such as: the table is gone from PostgreSQL). */
+  /** Why this table's status is incomplete (such as: the table is gone from PostgreSQL, or its ids restarted below the watermark). */
   error?: string;
+  /** Something that may be wrong, such as the largest id in PostgreSQL being below the watermark. */
+  warning?: string;
+  /** A timestamp cursor's watermark: its time (ISO, UTC) and tiebreak; `watermark` shows both as text. */
+  watermarkTime?: string;
+  watermarkKey?: string;
 }
 
 /** Tables pg2ch has checkpoints for, from sync_control. */
@@ -41,7 +47,7 @@ export async function tableStatuses(
   pg: Pool,
   ch: ClickHouseTarget,
   tables: string[] | undefined,
-  settings: Record<string, TableSettings> = {},
+  settings?: Record<string, TableSettings>,
   defaults: TableSettings = {},
 ): Promise<TableStatus[]> {
   const hasControl = await tableExists(ch, ch.database, SYNC_CONTROL);
@@ -53,13 +59,22 @@ export async function tableStatuses(
     try {
       let covered: Awaited<ReturnType<typeof readCovered>> = [];
       const source = parseTableName(key);
-      const plan = buildPlan(source, await introspect(pg, source), parseTableSettings({ ...defaults, ...settings[key] }), { caps: ch.caps, database: ch.database });
+      // Without settings given for it, the table is read with those it was last synced with.
+      const given = settings === undefined ? undefined : { ...defaults, ...settings[key] };
+      const plan = await planWithRecorded(ch, key, given, async (s) => buildPlan(source, await introspect(pg, source), parseTableSettings(s), { caps: ch.caps, database: ch.database }));
       // A timestamp cursor's watermark as a position; status shows it as people read it.
       let position: string | null = null;
       if (hasControl) {
+        const changed = await cursorChange(ch, plan);
+        if (changed !== null) throw new Error(changed);
         if (plan.keyset) {
           position = await readKeysetPosition(pg, ch, plan);
-          status.watermark = position === null ? null : describePosition(plan.keyset, position);
+          if (position !== null) {
+            status.watermark = describePosition(plan.keyset, position);
+            const p = decodePosition(position);
+            status.watermarkTime = describePosition(plan.keyset, encodePosition({ micros: p.micros }));
+            status.watermarkKey = p.key;
+          }
         } else status.watermark = await readWatermark(ch, key);
         covered = await readCovered(ch, key);
         const last = await queryRows<{ at: string; rows: string }>(
@@ -80,6 +95,10 @@ export async function tableStatuses(
       const c = pgIdent(cursor);
       const max = await pg.query<{ hi: string | null }>(`SELECT max(${c})::text AS hi FROM ${ref}`);
       status.sourceMaxId = max.rows[0]?.hi ?? null;
+      // Rows numbered below the watermark are never copied: no lag to show, the fix instead.
+      const restart = await sourceRestart(pg, plan, status.watermark);
+      if (restart?.certain) throw new Error(restart.message);
+      if (restart) status.warning = restart.message;
       const pending = await pendingAfter(pg, source, cursor, status.watermark, covered);
       status.lagRows = pending.rows;
       status.lagSeconds = await lagSeconds(pg, ref, cursor, pending.ranges[0]?.afterId ?? null, pending.rows);

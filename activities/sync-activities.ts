@@ -11,6 +11,7 @@ import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDest
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
+import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
 import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
@@ -90,6 +91,15 @@ export function createActivities(deps: ActivityDeps) {
     });
   }
 
+  /** The sync_control key of a table named in workflow input. */
+  function keyOfInput(table: string): string {
+    try {
+      return tableKey(parseTableName(table));
+    } catch (e) {
+      throw new UserError((e as Error).message, 'BadTableName');
+    }
+  }
+
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
   async function planFor(table: string, rawSettings?: TableSettings): Promise<TablePlan> {
     let source;
@@ -109,6 +119,8 @@ export function createActivities(deps: ActivityDeps) {
     const base = {
       ...buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }),
       sourceSignature: await sourceSignature(pg, source),
+      // Recorded with each checkpoint: verify and status find them there without the config file.
+      ...(Object.keys(settings).length > 0 ? { settings } : {}),
     };
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
@@ -127,12 +139,19 @@ export function createActivities(deps: ActivityDeps) {
     noteTextColumns(plan);
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
+    // A watermark written under another cursor means nothing under this one
+    // (an id read as a time, or the reverse): start over only where nothing is lost.
+    const changed = await cursorChange(ch, plan);
+    if (changed !== null && !(await restartIfEmptied(plan, true, null))) throw new UserError(changed, 'CursorChanged');
     if (plan.keyset) return prepareKeyset(plan);
     const watermark = await readWatermark(ch, key);
     const covered = (await readCovered(ch, key)).filter((r) => watermark === null || BigInt(r.toId) > BigInt(watermark));
     if (await restartIfEmptied(plan, watermark !== null || covered.length > 0, watermark)) {
       return { plan, watermark: null, startAfter: null, covered: [], pendingRows: (await pendingAfter(pg, source, cursor, null, [])).rows, rechecks: 0 };
     }
+    const restart = await sourceRestart(pg, plan, watermark);
+    if (restart?.certain) throw new UserError(restart.message, 'SourceRestarted');
+    if (restart) Context.current().log.warn(restart.message, { table: key, watermark });
     const pending = await pendingAfter(pg, source, cursor, watermark, covered);
     return { plan, watermark, startAfter: watermark, covered, pendingRows: pending.rows, rechecks: await pendingRechecks(ch, key) };
   }
@@ -323,12 +342,15 @@ export function createActivities(deps: ActivityDeps) {
    * asked for. Creates nothing: verifying a table never synced is an error.
    */
   async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
-    const plan = await planFor(input.table, input.settings);
+    // Without settings of its own, verify takes those the table was last synced with.
+    const plan = await planWithRecorded(ch, keyOfInput(input.table), input.settings, (s) => planFor(input.table, s));
     requireIntegerCursor(plan, 'pg2ch verify');
     const { database, table } = plan.destination;
     if (!(await tableExists(ch, database, table))) {
       throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
     }
+    const changed = await cursorChange(ch, plan);
+    if (changed !== null) throw new UserError(changed, 'CursorChanged');
     checkCursorValues(input);
     let upTo = input.toId;
     if (upTo === undefined) {

@@ -15,7 +15,7 @@ import {
 import { formatBackfill, startBackfill, type BackfillOptions } from './commands/backfill';
 import { formatStatus, readStatusReport } from './commands/status';
 import { formatVerify, runVerify } from './commands/verify';
-import { formatResult, keyOf, startSync, syncAll, type TableOutcome } from './commands/sync';
+import { formatResult, keyOf, resultJson, startSync, syncAll, type TableOutcome } from './commands/sync';
 import { loadConfigFile } from './config-file';
 import { settingsFor } from '../core/table-settings';
 import { progressMode } from './progress-view';
@@ -83,7 +83,7 @@ export function buildProgram(): Command {
         const info = opts.json ? err : out;
         if (opts.all) {
           const report = (o: TableOutcome) => {
-            if (opts.json) out(JSON.stringify('error' in o ? { type: 'error', ...o } : { type: 'result', ...o.result }));
+            if (opts.json) out('error' in o ? JSON.stringify({ type: 'error', ...o }) : resultJson(o.result));
             else out('error' in o ? `failed ${o.table}: ${o.error}` : formatResult(o.result));
           };
           const outcomes = await syncAll(client, temporal, config, { once: !!opts.once, chunkRows: opts.chunkRows }, report, info);
@@ -93,7 +93,7 @@ export function buildProgram(): Command {
         const progress = progressMode(opts);
         const settings = settingsFor(config, keyOf(table!));
         const result = await startSync(client, temporal, table!, { once: !!opts.once, chunkRows: opts.chunkRows, progress, settings }, out, info);
-        if (result) out(opts.json ? JSON.stringify({ type: 'result', ...result }) : formatResult(result));
+        if (result) out(opts.json ? resultJson(result) : formatResult(result));
       });
     });
 
@@ -132,7 +132,10 @@ export function buildProgram(): Command {
     .option('--config <file>', CONFIG_HELP)
     .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
-        const result = await runVerify(client, temporal, table, { ...o, settings: tableSettings(o.config, table), progress: progressMode(o) }, out);
+        // Without a config file the worker takes the settings the table was last synced with.
+        const config = loadConfigFile(o.config);
+        const settings = config ? settingsFor(config, keyOf(table)) : undefined;
+        const result = await runVerify(client, temporal, table, { ...o, settings, progress: progressMode(o) }, out);
         out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatVerify(result));
         // Scripts test the verdict by the exit code.
         if (!result.equal) process.exitCode = 1;

@@ -1,6 +1,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import cliProgress from 'cli-progress';
 import { progressQuery, type Progress } from '../workflows/progress';
+import { describeCursorValue } from '../core/keyset';
 
 /** tty: a live bar on stderr; plain: a line now and then; json: one JSON object per line. */
 export type ProgressMode = 'tty' | 'plain' | 'json';
@@ -23,7 +24,7 @@ export function progressLine(p: Progress): string {
   const of = p.rowsExpected !== null ? ` of ~${fmt(p.rowsExpected)}` : '';
   const pct = p.rowsExpected ? ` (${Math.min(100, Math.floor((p.rowsCopied * 100) / Math.max(1, p.rowsExpected)))}%)` : '';
   const parts = p.partitions ? `, partitions ${p.partitions.done}/${p.partitions.total} done, ${p.partitions.running} running` : '';
-  const range = p.currentRange ? `, range (${p.currentRange.afterId ?? 'start'}, ${p.currentRange.toId}]` : '';
+  const range = p.currentRange ? `, range (${p.currentRange.afterId === null ? 'start' : describeCursorValue(p.currentRange.afterId)}, ${describeCursorValue(p.currentRange.toId)}]` : '';
   return `${p.kind} ${p.table}: ${fmt(p.rowsCopied)}${of} rows${pct}, ${p.chunks} chunks${parts}, ${fmt(p.rowsPerSecond)} rows/s${range}`;
 }
 

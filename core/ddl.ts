@@ -73,7 +73,9 @@ export function createSyncControlSql(database: string, caps: ClickHouseCapabilit
     after_id     Nullable(Int64),
     rows_copied  UInt64,
     workflow_id  String,
-    last_key     Nullable(String)
+    last_key     Nullable(String),
+    cursor_name  Nullable(String),
+    table_settings Nullable(String)
 )
 ENGINE = ${controlEngine(database, SYNC_CONTROL, cluster)}
 ORDER BY (table_name, sync_date, synced_at)${settings}`;
@@ -107,9 +109,16 @@ ORDER BY (table_name, to_id, snapshot_xmin)`;
 /**
  * Columns added to sync_control after its first release, created on tables
  * made before. last_key: the tiebreak of a timestamp cursor's position
- * (last_max_id then holds the time in microseconds).
+ * (last_max_id then holds the time in microseconds). cursor_name: the cursor
+ * the checkpoint was written under (a watermark means nothing under another).
+ * table_settings: the settings the run had, as JSON (names and choices, no
+ * secrets), so verify and status find them without the config file.
  */
-export const SYNC_CONTROL_ADDED: Array<[string, string]> = [['last_key', 'Nullable(String)']];
+export const SYNC_CONTROL_ADDED: Array<[string, string]> = [
+  ['last_key', 'Nullable(String)'],
+  ['cursor_name', 'Nullable(String)'],
+  ['table_settings', 'Nullable(String)'],
+];
 
 /** ALTER TABLE ... ADD COLUMN for a column PostgreSQL gained; `defaultSql` is what rows copied before it hold. */
 export function addColumnSql(database: string, table: string, column: { name: string; chType: string }, cluster?: string, defaultSql?: string): string {

@@ -94,3 +94,19 @@ export function describePosition(ks: Pick<Keyset, 'timeType'>, pos: string): str
   const time = ks.timeType === 'date' ? iso.slice(0, 10) : iso;
   return p.key === undefined ? time : `${time} / ${p.key}`;
 }
+
+/**
+ * A cursor value from a sync's result or progress, as people read it: a
+ * keyset position ("<micros>:<tiebreak>") as its UTC time and tiebreak, an
+ * integer as it is. Positions with a tiebreak are the only values with ':'.
+ */
+export function describeCursorValue(value: string): string {
+  return value.includes(':') ? describePosition({ timeType: 'timestamp' }, value) : value;
+}
+
+/** The fields --json adds for a keyset position, beside the raw value: its time (ISO, UTC) and tiebreak. */
+export function positionFields(value: string | null, names: { time: string; key: string }): Record<string, string> {
+  if (value === null || !value.includes(':')) return {};
+  const p = decodePosition(value);
+  return { [names.time]: describePosition({ timeType: 'timestamp' }, p.micros), [names.key]: p.key! };
+}

@@ -3,6 +3,7 @@
 import type { Layout } from './ddl';
 import type { Keyset } from './keyset';
 import type { SourceTable } from './table-name';
+import type { TableSettings } from './table-settings';
 
 export interface ColumnPlan {
   name: string;
@@ -56,6 +57,8 @@ export interface TablePlan {
   dedupToken: boolean;
   strategy: CopyStrategy;
   clickhouseVersion: string;
+  /** The settings the plan was made from (recorded with each checkpoint; names and choices, no secrets). */
+  settings?: TableSettings;
 }
 
 /** Cursor values are decimal strings: int8 never passes through a JS number. */

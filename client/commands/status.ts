@@ -73,6 +73,7 @@ export function formatStatus(reports: StatusReport[], now = Date.now()): string 
   for (const r of reports) {
     lines.push(r.table);
     if (r.error) lines.push(`  error: ${r.error}`);
+    if (r.warning) lines.push(`  warning: ${r.warning}`);
     const last = r.lastSyncAt === null ? 'never synced' : `last sync ${new Date(r.lastSyncAt).toISOString()} (${ago(now - r.lastSyncAt)})`;
     lines.push(`  watermark: ${r.watermark ?? 'none'}; ${last}; ${r.rowsSynced} rows copied in all`);
     if (r.lagRows !== null) {

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_FILES } from '../config-file';
 import { UserError } from '../../core/errors';
 import { parseTableName, tableKey } from '../../core/table-name';
 import { syncWorkflowId } from '../../core/workflow-ids';
+import { describeCursorValue, positionFields } from '../../core/keyset';
 import { DEFAULT_CHUNK_ROWS, syncTable, type SyncResult } from '../../workflows/sync-table';
 import { failureMessage } from '../failure-message';
 import { followProgress, throughput, type ProgressMode } from '../progress-view';
@@ -143,5 +144,12 @@ export async function syncAll(
 export function formatResult(r: SyncResult): string {
   const skipped = r.skippedChunks ? `, ${r.skippedChunks} already present` : '';
   const late = r.lateRows ? ` (${r.lateRows} committed late behind the watermark)` : '';
-  return `synced ${r.table}: ${r.rows} rows copied${late} in ${r.chunks} chunks${skipped}, last id ${r.lastId ?? 'none'}, ${throughput(r.rows, r.elapsedMs)}`;
+  // A timestamp cursor's position reads as its time and tiebreak.
+  const last = r.lastId?.includes(':') ? `last position ${describeCursorValue(r.lastId)}` : `last id ${r.lastId ?? 'none'}`;
+  return `synced ${r.table}: ${r.rows} rows copied${late} in ${r.chunks} chunks${skipped}, ${last}, ${throughput(r.rows, r.elapsedMs)}`;
+}
+
+/** The result as --json prints it: every field of the workflow's, plus lastTime and lastKey for a timestamp cursor. */
+export function resultJson(r: SyncResult): string {
+  return JSON.stringify({ type: 'result', ...r, ...positionFields(r.lastId, { time: 'lastTime', key: 'lastKey' }) });
 }

@@ -205,7 +205,9 @@ describe('createSyncControlSql', () => {
     '    after_id     Nullable(Int64),',
     '    rows_copied  UInt64,',
     '    workflow_id  String,',
-    '    last_key     Nullable(String)',
+    '    last_key     Nullable(String),',
+    '    cursor_name  Nullable(String),',
+    '    table_settings Nullable(String)',
     ')',
   ];
 

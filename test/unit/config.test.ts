@@ -107,6 +107,37 @@ describe('readPostgresConfig', () => {
     },
   );
 
+  describe('a raw special character in the password gets the percent-encoding hint', () => {
+    const HINT = 'percent-encode special characters in the user and password (@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25)';
+    it.each(['p/ss', 'p#ss', 'p?ss', '12#x', '12/x', 'a@b:c/d#f'])('PG_URL with password %j', (pw) => {
+      const e = configErrorOf(() => readPostgresConfig({ PG_URL: `postgres://user:${pw}@db.example:5432/app` }));
+      expect(e.message).toBe(`PG_URL is not a valid URL: ${HINT}`);
+      expect(e.message).not.toContain(pw);
+    });
+
+    it.each(['p/ss', 'p#ss', '12#x', 'a@b:c/d#f'])('CLICKHOUSE_URL with password %j', (pw) => {
+      const e = configErrorOf(() => readClickHouseConfig({ CLICKHOUSE_URL: `http://user:${pw}@ch.example:8123` }));
+      expect(e.message).toBe(`CLICKHOUSE_URL is not a valid URL: ${HINT}`);
+    });
+
+    it('a lone % is a malformed escape, with the same hint', () => {
+      expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres://user:p%ss@h/app' })).message).toBe(
+        `PG_URL has a malformed %-escape in its password: ${HINT}`,
+      );
+    });
+
+    it.each([['p@ss'], ['p:ss']])('a raw %j is unambiguous and accepted as it is', (pw) => {
+      const c = readPostgresConfig({ PG_URL: `postgres://user:${pw}@db.example:5432/app` });
+      expect(c.password).toBe(pw);
+      expect(c.host).toBe('db.example');
+    });
+
+    it('an encoded password and an invalid port get no hint', () => {
+      expect(readPostgresConfig({ PG_URL: 'postgres://user:a%40b%3Ac%2Fd%23f@h/app' }).password).toBe('a@b:c/d#f');
+      expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres://u:pw@h:99999/db' })).message).toBe(`PG_URL is not a valid URL: ${PG_EXPECTED}`);
+    });
+  });
+
   it('rejects a URL without a host', () => {
     expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres:///db' })).message).toBe(
       `PG_URL has no host: ${PG_EXPECTED}`,

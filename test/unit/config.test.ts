@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
   parsePositiveInt,
+  pgDriverUrl,
   readClickHouseConfig,
   readPostgresConfig,
   readTemporalConfig,
@@ -9,6 +10,7 @@ import {
   secretsOf,
 } from '../../core/config';
 import { redact } from '../../core/errors';
+import { parse as parseConnectionString } from 'pg-connection-string';
 
 const PG_EXPECTED = 'expected postgres://user:password@host:port/db';
 const CH_EXPECTED = 'expected http(s)://user:password@host:port';
@@ -71,6 +73,40 @@ describe('readPostgresConfig', () => {
     expect(c.database).toBe('my db');
     // The raw URL is kept exactly as given, for the driver.
     expect(c.url).toBe('postgres://us%40er:p%40ss%3Aw%2Frd@h/my%20db');
+  });
+
+  describe('sslmode the driver treats as verify-full is handed to it as verify-full, without its warning', () => {
+    it.each(['prefer', 'require', 'verify-ca'])('sslmode=%s', (mode) => {
+      expect(readPostgresConfig({ PG_URL: `postgres://u:pw@h/db?sslmode=${mode}` }).url).toBe('postgres://u:pw@h/db?sslmode=verify-full');
+      expect(pgDriverUrl(`postgres://u:pw@h/db?application_name=x&sslmode=${mode}&connect_timeout=5`)).toBe(
+        'postgres://u:pw@h/db?application_name=x&sslmode=verify-full&connect_timeout=5',
+      );
+    });
+
+    it.each([
+      'postgres://u:pw@h/db?sslmode=disable',
+      'postgres://u:pw@h/db?sslmode=verify-full',
+      'postgres://u:pw@h/db?sslmode=no-verify',
+      'postgres://u:pw@h/db?uselibpqcompat=true&sslmode=require',
+      'postgres://u:require@h/db',
+    ])('%s is left as it is', (url) => {
+      expect(pgDriverUrl(url)).toBe(url);
+    });
+
+    it('the driver then applies the same checks and prints no warning', () => {
+      const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      try {
+        const mine = parseConnectionString(pgDriverUrl('postgres://u:pw@h/db?sslmode=require'));
+        expect(emitWarning).not.toHaveBeenCalled();
+        expect(mine.ssl).toEqual(parseConnectionString('postgres://u:pw@h/db?sslmode=verify-full').ssl);
+        // The driver's own reading of the raw mode warns (once per process): what PG_URL used to print.
+        const raw = parseConnectionString('postgres://u:pw@h/db?sslmode=require');
+        expect(emitWarning).toHaveBeenCalledWith(expect.stringMatching(/^SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca' are treated as aliases for 'verify-full'/));
+        expect(raw.ssl).toEqual(mine.ssl);
+      } finally {
+        emitWarning.mockRestore();
+      }
+    });
   });
 
   it('strips the brackets from an IPv6 host', () => {

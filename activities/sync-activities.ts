@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { buildPlan } from '../core/table-plan';
+import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey } from '../core/table-name';
@@ -328,7 +329,9 @@ export function createActivities(deps: ActivityDeps) {
     const afterId = afterIdFor(input.fromId);
     let upTo: string | null | undefined = input.toId;
     if (upTo === undefined) {
-      const ends = [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)].filter((x): x is string => x !== null);
+      // No sync_control at all (a destination made by hand): nothing was synced.
+      const synced = (await tableExists(ch, ch.database, SYNC_CONTROL)) ? [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)] : [];
+      const ends = synced.filter((x): x is string => x !== null);
       upTo = ends.length > 0 ? ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b)) : await unsyncedEnd(plan, afterId);
     }
     return { plan, afterId, upTo };

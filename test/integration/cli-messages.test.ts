@@ -162,6 +162,13 @@ describe('the CLI exits with the code and the one line the README promises', () 
       expect(run.stdout()).toContain(`verified ${table}: PostgreSQL and ClickHouse are equal: neither has a row\n`);
     });
 
+    it('existing empty in both with no sync_control at all, it is equal too', async () => {
+      await worker.worker.clickhouse.client.command({ query: `DROP TABLE it_cli_empty_${target}.sync_control` });
+      const run = runCli(['verify', table], tenv);
+      expect(await exitOf(run), run.stderr()).toBe(0);
+      expect(run.stdout()).toContain(`verified ${table}: PostgreSQL and ClickHouse are equal: neither has a row\n`);
+    });
+
     it('with rows in PostgreSQL and nothing synced, says to sync first', async () => {
       await pool.query(`INSERT INTO ${table} VALUES (1, 'a'), (2, 'b')`);
       try {

@@ -157,24 +157,16 @@ export function notClickHouseError(err: unknown): UserError | null {
   return new UserError(`${NOT_CLICKHOUSE}: it answered with a web page${title ? ` (${JSON.stringify(title)})` : ''}`, 'NotClickHouse');
 }
 
-/** Every ClickHouse server since 18.x names itself in X-ClickHouse-* headers of each answer. */
-function checkClickHouseHeaders(headers: Record<string, unknown>): void {
-  if (!Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-clickhouse-'))) {
-    throw new UserError(`${NOT_CLICKHOUSE}: its answer has no X-ClickHouse-* headers`, 'NotClickHouse');
-  }
-}
+/** ClickHouse servers (18.16 and later) name themselves in X-ClickHouse-* headers of every answer. */
+const hasClickHouseHeaders = (headers: Record<string, unknown>) => Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-clickhouse-'));
 
 /** The server's version, from an answer that is ClickHouse's. */
 async function serverVersion(client: ClickHouseClient, kind: ClickHouseConfig['kind']): Promise<string> {
   try {
     const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
-    if (kind === 'server') {
-      try {
-        checkClickHouseHeaders(rs.response_headers);
-      } catch (err) {
-        rs.close();
-        throw err;
-      }
+    if (kind === 'server' && !hasClickHouseHeaders(rs.response_headers)) {
+      rs.close();
+      throw new UserError(`${NOT_CLICKHOUSE}: its answer has no X-ClickHouse-* headers`, 'NotClickHouse');
     }
     const [row] = await rs.json<{ v: string }>();
     return row!.v;

@@ -199,6 +199,17 @@ export async function destinationIsEmpty(ch: ClickHouseTarget, plan: TablePlan):
   return rows[0]?.n === '0';
 }
 
+/** The largest cursor value ClickHouse holds after `afterId`, or null when it holds none. */
+export async function lastCursorAfter(ch: ClickHouseTarget, plan: TablePlan, afterId: string | null): Promise<string | null> {
+  const c = chIdent(plan.cursor);
+  const rows = await queryRows<{ n: string; m: string }>(
+    ch,
+    `SELECT toString(count()) AS n, toString(max(${c})) AS m FROM ${chQualified(plan.destination.database, plan.destination.table)}
+      WHERE ${afterId === null ? '1' : `${c} > ${intLiteral(afterId)}`}`,
+  );
+  return rows[0] && rows[0].n !== '0' ? rows[0].m : null;
+}
+
 /** Makes earlier checkpoints of this table stop counting; the next checkpoint is a second later. */
 export async function writeResetMarker(ch: ClickHouseTarget, key: string): Promise<void> {
   await insertSyncControl(ch, { key, lastMaxId: '0', afterId: null, rows: 0, workflowId: RESET_MARKER });

@@ -2,12 +2,13 @@ import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { buildPlan } from '../core/table-plan';
+import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, insertSettings, destinationIsEmpty, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, insertSettings, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
@@ -341,7 +342,19 @@ export function createActivities(deps: ActivityDeps) {
    * the watermark or the end of the ranges backfills copied), else the ids
    * asked for. Creates nothing: verifying a table never synced is an error.
    */
-  async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string }> {
+  /**
+   * Where verify ends when nothing was synced yet: rows in PostgreSQL need a
+   * sync first; with none there, ClickHouse's last id, so rows only it holds
+   * are compared; null when both sides are empty (equal, nothing to read).
+   */
+  async function unsyncedEnd(plan: TablePlan, afterId: string | null): Promise<string | null> {
+    if (await nextChunk(pg, plan.source, plan.cursor, afterId, 1)) {
+      throw new UserError(`nothing of ${plan.key} was synced yet while PostgreSQL has rows to compare; run pg2ch sync ${plan.key} first, or give --to-id`, 'NotSynced');
+    }
+    return lastCursorAfter(ch, plan, afterId);
+  }
+
+  async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string | null }> {
     // Without settings of its own, verify takes those the table was last synced with.
     const plan = await planWithRecorded(ch, keyOfInput(input.table), input.settings, (s) => planFor(input.table, s));
     requireIntegerCursor(plan, 'pg2ch verify');
@@ -352,13 +365,15 @@ export function createActivities(deps: ActivityDeps) {
     const changed = await cursorChange(ch, plan);
     if (changed !== null) throw new UserError(changed, 'CursorChanged');
     checkCursorValues(input);
-    let upTo = input.toId;
+    const afterId = afterIdFor(input.fromId);
+    let upTo: string | null | undefined = input.toId;
     if (upTo === undefined) {
-      const ends = [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)].filter((x): x is string => x !== null);
-      if (ends.length === 0) throw new UserError(`nothing of ${plan.key} was synced yet; run pg2ch sync ${plan.key} first, or give --to-id`, 'NotSynced');
-      upTo = ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b));
+      // No sync_control at all (a destination made by hand): nothing was synced.
+      const synced = (await tableExists(ch, ch.database, SYNC_CONTROL)) ? [await readWatermark(ch, plan.key), ...(await readCovered(ch, plan.key)).map((r) => r.toId)] : [];
+      const ends = synced.filter((x): x is string => x !== null);
+      upTo = ends.length > 0 ? ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b)) : await unsyncedEnd(plan, afterId);
     }
-    return { plan, afterId: afterIdFor(input.fromId), upTo };
+    return { plan, afterId, upTo };
   }
 
   /** Stage 4: appends the new watermark to sync_control. */

@@ -1,10 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import type { ClickHouseTarget } from '../activities';
 import { capabilitiesFor } from '../core/clickhouse-version';
 import type { ClickHouseConfig, PostgresConfig } from '../core/config';
 import { createDatabaseSql } from '../core/ddl';
+import { UserError } from '../core/errors';
 import { PIN_IF_PRESENT_SQL, sessionOptions } from '../core/pg-session';
 
 /** Startup options pinning every setting that changes PostgreSQL's text output or could cut a COPY (core/pg-session.ts). */
@@ -26,6 +28,55 @@ export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   return pool;
 }
 
+/**
+ * The process holding the embedded engine's data directory, if another one
+ * does: the engine writes its pid into <path>/status and keeps that file
+ * open and locked while it runs. A file left by a killed process, or whose
+ * pid now belongs to a process that does not hold it open, is no lock.
+ */
+export function chdbLockHolder(path: string): number | null {
+  const status = join(path, 'status');
+  let pid: number;
+  try {
+    pid = Number(/^PID: (\d+)/m.exec(readFileSync(status, 'utf8'))?.[1]);
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    // No /proc (macOS) or not ours to read: a live pid is taken at its word.
+    return pid;
+  }
+  const target = realpathSync(status);
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === target;
+    } catch {
+      return false;
+    }
+  })
+    ? pid
+    : null;
+}
+
+function assertNotLocked(path: string): void {
+  const pid = chdbLockHolder(path);
+  if (pid !== null) {
+    throw new UserError(
+      `PG2CH_CHDB_PATH ${path} is locked by another process (pid ${pid}: a running pg2ch worker or npm start?); stop it or set PG2CH_CHDB_PATH to another directory`,
+      'ChdbPathLocked',
+    );
+  }
+}
+
 function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClient; rawInsert?: ClickHouseTarget['rawInsert'] } {
   if (cfg.kind === 'server') {
     const client = createClient({
@@ -43,9 +94,18 @@ function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClie
     return { client };
   }
   mkdirSync(cfg.path, { recursive: true });
+  // Asked before the engine opens the path: it prints its own lock error to stderr.
+  assertNotLocked(cfg.path);
   // Loaded lazily: the native engine is only needed without CLICKHOUSE_URL.
   const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
-  const connection = createChdbConnection({ path: cfg.path });
+  let connection: ReturnType<typeof createChdbConnection>;
+  try {
+    connection = createChdbConnection({ path: cfg.path });
+  } catch (err) {
+    // The engine's error says only "Failed to create connection for path".
+    assertNotLocked(cfg.path);
+    throw err;
+  }
   const client = createClient({ connection, log: { level: ClickHouseLogLevel.OFF } } as Parameters<typeof createClient>[0]);
   const rawInsert: ClickHouseTarget['rawInsert'] = async (p) => {
     await connection.chdb.rawInsert({
@@ -75,13 +135,51 @@ async function readsArraysEscaped(client: ClickHouseClient): Promise<boolean> {
   }
 }
 
+const NOT_CLICKHOUSE = "it is not a ClickHouse server; set CLICKHOUSE_URL to ClickHouse's HTTP interface (port 8123 by default, 8443 with https)";
+
+/** A web page's title, or its first text, short and on one line. */
+function pageTitle(html: string): string {
+  const title = /<title[^>]*>([^<]*)</i.exec(html)?.[1] ?? html.replace(/<[^>]*>/g, ' ');
+  const text = title.replace(/\s+/g, ' ').trim();
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/**
+ * Something else listening at CLICKHOUSE_URL (a web server, a proxy's error
+ * page) answers with HTML, which the client would report as the error's
+ * whole text; ClickHouse's own errors are plain text with a code.
+ */
+export function notClickHouseError(err: unknown): UserError | null {
+  const message = err instanceof Error ? err.message : '';
+  if ((err as { code?: unknown })?.code !== undefined || !/^\s*<|<html[\s>]/i.test(message)) return null;
+  const title = pageTitle(message);
+  return new UserError(`${NOT_CLICKHOUSE}: it answered with a web page${title ? ` (${JSON.stringify(title)})` : ''}`, 'NotClickHouse');
+}
+
+/** ClickHouse servers (18.16 and later) name themselves in X-ClickHouse-* headers of every answer. */
+const hasClickHouseHeaders = (headers: Record<string, unknown>) => Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-clickhouse-'));
+
+/** The server's version, from an answer that is ClickHouse's. */
+async function serverVersion(client: ClickHouseClient, kind: ClickHouseConfig['kind']): Promise<string> {
+  try {
+    const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+    if (kind === 'server' && !hasClickHouseHeaders(rs.response_headers)) {
+      rs.close();
+      throw new UserError(`${NOT_CLICKHOUSE}: its answer has no X-ClickHouse-* headers`, 'NotClickHouse');
+    }
+    const [row] = await rs.json<{ v: string }>();
+    return row!.v;
+  } catch (err) {
+    throw (kind === 'server' && notClickHouseError(err)) || err;
+  }
+}
+
 /** Connects, reads the server version to decide what SQL it understands, and creates the database. */
 export async function connectClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseTarget> {
   const { client, rawInsert } = createClickHouseClient(cfg);
   try {
-    const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
-    const [row] = await rs.json<{ v: string }>();
-    const caps = { ...capabilitiesFor(row!.v), arraysReadEscaped: await readsArraysEscaped(client) };
+    const version = await serverVersion(client, cfg.kind);
+    const caps = { ...capabilitiesFor(version), arraysReadEscaped: await readsArraysEscaped(client) };
     await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
     return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert };
   } catch (err) {

@@ -23,9 +23,9 @@ export interface VerifyInput {
 
 export interface VerifyResult {
   table: string;
-  /** The range compared: (afterId, upTo]. */
+  /** The range compared: (afterId, upTo]; upTo null: nothing synced and neither side has a row, so equal. */
   afterId: string | null;
-  upTo: string;
+  upTo: string | null;
   rows: number;
   buckets: number;
   equal: boolean;
@@ -49,7 +49,7 @@ export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
   const mismatches: Mismatch[] = [];
   let position = afterId;
   let buckets = 0;
-  for (;;) {
+  while (upTo !== null) {
     live.stage = 'readChunk';
     live.currentRange = { afterId: position, toId: upTo };
     const seg = await verifySegment({ plan, afterId: position, upTo, bucketRows: input.bucketRows ?? DEFAULT_BUCKET_ROWS, maxBuckets: BUCKETS_PER_SEGMENT });
@@ -79,6 +79,6 @@ export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
   live.currentRange = null;
   const result = { table: plan.key, afterId, upTo, rows: totals.rows, buckets, equal: mismatches.length === 0, mismatches, repaired, elapsedMs: Date.now() - totals.startedAt };
   upsertMemo({ rows: result.rows, equal: result.equal, mismatches: mismatches.length });
-  setCurrentDetails(`**verify of ${plan.key}**: ${result.equal ? 'equal' : `${mismatches.length} ranges differ`} over ${result.rows} rows, ids (${afterId ?? 'start'}, ${upTo}]`);
+  setCurrentDetails(`**verify of ${plan.key}**: ${result.equal ? 'equal' : `${mismatches.length} ranges differ`} over ${result.rows} rows, ids (${afterId ?? 'start'}, ${upTo ?? 'end'}]`);
   return result;
 }

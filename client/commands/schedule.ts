@@ -3,7 +3,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type Schedu
 import type { TemporalConfig } from '../../core/config';
 import { ConfigError } from '../../core/config';
 import { UserError } from '../../core/errors';
-import { parseTableName, tableKey } from '../../core/table-name';
+import { keyOf } from './sync';
 import { scheduleId } from '../../core/workflow-ids';
 import { tableSearchAttributes } from '../../workflows/search-attributes';
 import { DEFAULT_CHUNK_ROWS, scheduledSync } from '../../workflows/sync-table';
@@ -34,12 +34,17 @@ export function cadenceSpec(c: Cadence): ScheduleOptions['spec'] {
   return { cronExpressions: [c.cron!.trim()] };
 }
 
-function keyOf(table: string): string {
-  try {
-    return tableKey(parseTableName(table));
-  } catch (e) {
-    throw new UserError((e as Error).message, 'BadTableName');
+/**
+ * The Temporal server is the judge of a cadence (its cron dialect has ranges,
+ * steps, names); the client turns its "Invalid schedule spec" into a
+ * TypeError, which is a usage error naming the option, not a crash.
+ */
+function badCadence(err: unknown, c: Cadence): never {
+  if (err instanceof TypeError && (c.cron || c.every)) {
+    const option = c.cron ? `--cron ${JSON.stringify(c.cron)}` : `--every ${JSON.stringify(c.every)}`;
+    throw new ConfigError(`${option} is not a valid cadence: ${err.message}`);
   }
+  throw err;
 }
 
 export interface ScheduleSettings extends Cadence {
@@ -85,7 +90,7 @@ export async function createSchedule(client: Client, temporal: TemporalConfig, t
     if (err instanceof ScheduleAlreadyRunning) {
       throw new UserError(`a schedule for ${key} exists already; change it with: pg2ch schedule update ${table}`, 'ScheduleExists');
     }
-    throw err;
+    badCadence(err, s);
   }
 }
 
@@ -115,7 +120,7 @@ export async function updateSchedule(client: Client, temporal: TemporalConfig, t
       action: action(temporal, key, chunkRows, indexed, s.settings),
       policies: { ...prev.policies, ...(s.catchupWindow ? { catchupWindow: s.catchupWindow } : {}) },
     };
-  });
+  }).catch((err: unknown) => badCadence(err, s));
 }
 
 export async function pauseSchedule(client: Client, table: string, paused: boolean, note?: string): Promise<void> {

@@ -24,11 +24,12 @@ export interface SyncOptions {
   settings?: TableSettings;
 }
 
+/** A table argument's key; a malformed name is a usage error (exit 2), found before anything runs. */
 export function keyOf(table: string): string {
   try {
     return tableKey(parseTableName(table));
   } catch (e) {
-    throw new UserError((e as Error).message, 'BadTableName');
+    throw new ConfigError((e as Error).message);
   }
 }
 

@@ -47,6 +47,9 @@ export function formatVerify(r: VerifyResult): string {
 }
 
 function verdict(r: VerifyResult, range: string): string {
+  if (r.upTo === null) {
+    return `verified ${r.table}: PostgreSQL and ClickHouse are equal: neither has a row${r.afterId === null ? '' : ` after id ${r.afterId}`}`;
+  }
   if (r.equal) return `verified ${r.table}: PostgreSQL and ClickHouse are equal over ${range}: ${r.rows} rows in ${r.buckets} buckets, ${throughput(r.rows, r.elapsedMs)}`;
   return [
     `verified ${r.table}: ${r.mismatches.length}${r.mismatches.length >= 100 ? '+' : ''} ranges differ over ${range} (${r.rows} rows in PostgreSQL)${r.repaired === undefined ? '' : ' after the repair (changed values or rows only ClickHouse has)'}:`,

@@ -41,7 +41,7 @@ describe('pg2ch reports bad input as one clear line', () => {
   it('a table name with an unbalanced quote is refused as a name, and nothing runs', async () => {
     await createActivityLogs(pool, 'victim');
     const run = runCli(['sync', 'victim"; DROP TABLE victim; --', '--once'], env);
-    expect((await run.exit).code).toBe(1);
+    expect((await run.exit).code).toBe(2);
     expectOneLineError(run.stderr(), /table name "victim\\"; DROP TABLE victim; --" has an unclosed double quote/);
     const still = await pool.query(`SELECT to_regclass('victim') IS NOT NULL AS ok`);
     expect(still.rows[0].ok).toBe(true);

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
   parsePositiveInt,
+  pgDriverUrl,
   readClickHouseConfig,
   readPostgresConfig,
   readTemporalConfig,
@@ -9,6 +10,7 @@ import {
   secretsOf,
 } from '../../core/config';
 import { redact } from '../../core/errors';
+import { parse as parseConnectionString } from 'pg-connection-string';
 
 const PG_EXPECTED = 'expected postgres://user:password@host:port/db';
 const CH_EXPECTED = 'expected http(s)://user:password@host:port';
@@ -73,6 +75,40 @@ describe('readPostgresConfig', () => {
     expect(c.url).toBe('postgres://us%40er:p%40ss%3Aw%2Frd@h/my%20db');
   });
 
+  describe('sslmode the driver treats as verify-full is handed to it as verify-full, without its warning', () => {
+    it.each(['prefer', 'require', 'verify-ca'])('sslmode=%s', (mode) => {
+      expect(readPostgresConfig({ PG_URL: `postgres://u:pw@h/db?sslmode=${mode}` }).url).toBe('postgres://u:pw@h/db?sslmode=verify-full');
+      expect(pgDriverUrl(`postgres://u:pw@h/db?application_name=x&sslmode=${mode}&connect_timeout=5`)).toBe(
+        'postgres://u:pw@h/db?application_name=x&sslmode=verify-full&connect_timeout=5',
+      );
+    });
+
+    it.each([
+      'postgres://u:pw@h/db?sslmode=disable',
+      'postgres://u:pw@h/db?sslmode=verify-full',
+      'postgres://u:pw@h/db?sslmode=no-verify',
+      'postgres://u:pw@h/db?uselibpqcompat=true&sslmode=require',
+      'postgres://u:require@h/db',
+    ])('%s is left as it is', (url) => {
+      expect(pgDriverUrl(url)).toBe(url);
+    });
+
+    it('the driver then applies the same checks and prints no warning', () => {
+      const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      try {
+        const mine = parseConnectionString(pgDriverUrl('postgres://u:pw@h/db?sslmode=require'));
+        expect(emitWarning).not.toHaveBeenCalled();
+        expect(mine.ssl).toEqual(parseConnectionString('postgres://u:pw@h/db?sslmode=verify-full').ssl);
+        // The driver's own reading of the raw mode warns (once per process): what PG_URL used to print.
+        const raw = parseConnectionString('postgres://u:pw@h/db?sslmode=require');
+        expect(emitWarning).toHaveBeenCalledWith(expect.stringMatching(/^SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca' are treated as aliases for 'verify-full'/));
+        expect(raw.ssl).toEqual(mine.ssl);
+      } finally {
+        emitWarning.mockRestore();
+      }
+    });
+  });
+
   it('strips the brackets from an IPv6 host', () => {
     const c = readPostgresConfig({ PG_URL: 'postgres://u:pw@[::1]:6543/db' });
     expect(c.host).toBe('::1');
@@ -106,6 +142,37 @@ describe('readPostgresConfig', () => {
       );
     },
   );
+
+  describe('a raw special character in the password gets the percent-encoding hint', () => {
+    const HINT = 'percent-encode special characters in the user and password (@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25)';
+    it.each(['p/ss', 'p#ss', 'p?ss', '12#x', '12/x', 'a@b:c/d#f'])('PG_URL with password %j', (pw) => {
+      const e = configErrorOf(() => readPostgresConfig({ PG_URL: `postgres://user:${pw}@db.example:5432/app` }));
+      expect(e.message).toBe(`PG_URL is not a valid URL: ${HINT}`);
+      expect(e.message).not.toContain(pw);
+    });
+
+    it.each(['p/ss', 'p#ss', '12#x', 'a@b:c/d#f'])('CLICKHOUSE_URL with password %j', (pw) => {
+      const e = configErrorOf(() => readClickHouseConfig({ CLICKHOUSE_URL: `http://user:${pw}@ch.example:8123` }));
+      expect(e.message).toBe(`CLICKHOUSE_URL is not a valid URL: ${HINT}`);
+    });
+
+    it('a lone % is a malformed escape, with the same hint', () => {
+      expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres://user:p%ss@h/app' })).message).toBe(
+        `PG_URL has a malformed %-escape in its password: ${HINT}`,
+      );
+    });
+
+    it.each([['p@ss'], ['p:ss']])('a raw %j is unambiguous and accepted as it is', (pw) => {
+      const c = readPostgresConfig({ PG_URL: `postgres://user:${pw}@db.example:5432/app` });
+      expect(c.password).toBe(pw);
+      expect(c.host).toBe('db.example');
+    });
+
+    it('an encoded password and an invalid port get no hint', () => {
+      expect(readPostgresConfig({ PG_URL: 'postgres://user:a%40b%3Ac%2Fd%23f@h/app' }).password).toBe('a@b:c/d#f');
+      expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres://u:pw@h:99999/db' })).message).toBe(`PG_URL is not a valid URL: ${PG_EXPECTED}`);
+    });
+  });
 
   it('rejects a URL without a host', () => {
     expect(configErrorOf(() => readPostgresConfig({ PG_URL: 'postgres:///db' })).message).toBe(

@@ -39,11 +39,12 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     `SELECT a.attname AS name
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = $1::oid AND i.indisprimary
+      WHERE i.indrelid = $1::oid AND i.indisprimary AND k.ord <= i.indnkeyatts
       ORDER BY k.ord`,
     [oid],
   );
   return {
+    ...(await keysAndIndexes(pg, oid)),
     columns: cols.rows.map((r): PgColumn => ({
       name: r.name,
       type: r.type,
@@ -55,6 +56,51 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     })),
     primaryKey: pk.rows.map((r) => r.name),
   };
+}
+
+/**
+ * What identifies a row and what an index can range over. A unique index is
+ * a row key only when it holds at every moment for every row: valid (built),
+ * not partial, checked immediately (not DEFERRABLE), over plain NOT NULL
+ * columns (NULLs never collide). INCLUDE columns are not part of a key.
+ * Columns leading an index: the table's own indexes (a partitioned table's
+ * are partitioned indexes), or, by name, an index on every partition.
+ */
+async function keysAndIndexes(pg: Pool, oid: string): Promise<Pick<SourceSchema, 'uniqueKeys' | 'indexed' | 'partitionKey'>> {
+  const unique = await pg.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
+       FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1::oid AND i.indisunique AND NOT i.indisprimary AND i.indisvalid AND i.indimmediate
+        AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+      GROUP BY i.indexrelid
+     HAVING bool_and(coalesce(a.attnotnull, false))
+      ORDER BY i.indexrelid`,
+    [oid],
+  );
+  const indexed = await pg.query<{ name: string }>(
+    `WITH RECURSIVE tree AS (
+       SELECT $1::oid AS oid UNION ALL SELECT inh.inhrelid FROM pg_inherits inh JOIN tree ON inh.inhparent = tree.oid),
+     leaves AS (SELECT t.oid FROM tree t JOIN pg_class c ON c.oid = t.oid WHERE t.oid <> $1::oid AND c.relkind <> 'p')
+     SELECT a.attname AS name
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      WHERE i.indrelid = $1::oid AND i.indisvalid AND i.indpred IS NULL
+     UNION
+     SELECT a.attname
+       FROM leaves l JOIN pg_index i ON i.indrelid = l.oid AND i.indisvalid AND i.indpred IS NULL
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      GROUP BY a.attname HAVING count(DISTINCT l.oid) = (SELECT count(*) FROM leaves)`,
+    [oid],
+  );
+  // A key holding an expression has attnum 0 there: not usable as columns.
+  const part = await pg.query<{ cols: string[] | null }>(
+    `SELECT CASE WHEN bool_and(a.attname IS NOT NULL) THEN array_agg(a.attname::text ORDER BY k.ord) END AS cols
+       FROM pg_partitioned_table p CROSS JOIN LATERAL unnest(p.partattrs) WITH ORDINALITY k(attnum, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.attnum
+      WHERE p.partrelid = $1::oid`,
+    [oid],
+  );
+  return { uniqueKeys: unique.rows.map((r) => r.cols), indexed: indexed.rows.map((r) => r.name), partitionKey: part.rows[0]?.cols ?? [] };
 }
 
 /** The cursor range (afterId, toId] as a PostgreSQL predicate; no lower bound for a table's first chunk. */

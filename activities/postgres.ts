@@ -120,24 +120,55 @@ function checkLimit(limit: number): void {
 }
 
 /** The next chunk after the watermark: at most `limit` rows, none past `upTo`, found through the cursor's index. */
-export async function nextChunk(
+export async function nextChunk(...args: Parameters<typeof chunkAfter>): Promise<ChunkRange | null> {
+  return (await chunkAfter(...args))?.range ?? null;
+}
+
+/**
+ * The next chunk, and whether it is the last one up to `upTo`. A range is
+ * cut by cursor values, so rows sharing a value (a cursor that is not the
+ * row's key) are never split between chunks nor skipped: the chunk ends
+ * before the value that runs past `limit` rows, so it holds at most `limit`
+ * rows; only a single value with more rows than that makes a chunk of its
+ * own, up to MAX_CHUNK_ROWS (a chunk stays one atomic insert).
+ */
+export async function chunkAfter(
   pg: Pool,
   table: SourceTable,
   cursor: string,
   afterId: string | null,
   limit: number,
   upTo?: string,
-): Promise<ChunkRange | null> {
+): Promise<{ range: ChunkRange; last: boolean } | null> {
   checkLimit(limit);
   const c = pgIdent(cursor);
-  const r = await pg.query<{ rows: string; to_id: string | null }>(
-    `SELECT count(*)::text AS rows, max(${c})::text AS to_id
-       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId, upTo)} ORDER BY ${c} LIMIT $1) s`,
-    [limit],
+  const where = rangeWhere(cursor, afterId, upTo);
+  // One row past the limit shows whether the largest value goes on past it.
+  const r = await pg.query<{ n: string; top: string | null; below_n: string; below_to: string | null }>(
+    `WITH s AS (SELECT ${c} AS v FROM ${pgTableRef(table)} WHERE ${where} ORDER BY ${c} LIMIT $1)
+     SELECT count(*)::text AS n, max(v)::text AS top,
+            count(*) FILTER (WHERE v < (SELECT max(v) FROM s))::text AS below_n,
+            max(v) FILTER (WHERE v < (SELECT max(v) FROM s))::text AS below_to
+       FROM s`,
+    [limit + 1],
   );
   const row = r.rows[0];
-  if (!row || row.to_id === null) return null;
-  return { afterId, toId: row.to_id, rows: Number(row.rows) };
+  if (!row || row.top === null) return null;
+  if (Number(row.n) <= limit) return { range: { afterId, toId: row.top, rows: Number(row.n) }, last: true };
+  if (row.below_to !== null) return { range: { afterId, toId: row.below_to, rows: Number(row.below_n) }, last: false };
+  // Every row read shares one value: that value alone is the chunk.
+  const one = await pg.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${pgTableRef(table)} WHERE ${c} = ${pgString(row.top)}::int8 LIMIT ${MAX_CHUNK_ROWS + 1}) s`,
+  );
+  const n = Number(one.rows[0]!.n);
+  if (n > MAX_CHUNK_ROWS) {
+    throw new UserError(
+      `table ${tableKey(table)}: more than ${MAX_CHUNK_ROWS} rows share the cursor value ${row.top} of ${JSON.stringify(cursor)}, more than one chunk (one atomic insert) holds; ` +
+        `choose a cursor with fewer rows per value in the config file (the primary key, or a column of it)`,
+      'CursorValueTooCommon',
+    );
+  }
+  return { range: { afterId, toId: row.top, rows: n }, last: false };
 }
 
 /** A chunk's rows as a PostgreSQL predicate, for either kind of cursor. */

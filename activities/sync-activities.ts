@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { buildPlan } from '../core/table-plan';
+import { buildPlan, planWarnings } from '../core/table-plan';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey } from '../core/table-name';
@@ -78,7 +78,7 @@ export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
 
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
-  async function planFor(table: string, rawSettings?: TableSettings): Promise<TablePlan> {
+  async function planFor(table: string, rawSettings?: TableSettings, warn = false): Promise<TablePlan> {
     let source;
     try {
       source = parseTableName(table);
@@ -97,6 +97,7 @@ export function createActivities(deps: ActivityDeps) {
       ...buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }),
       sourceSignature: await sourceSignature(pg, source),
     };
+    if (warn) for (const w of planWarnings(schema, base)) Context.current().log.warn(w, { table: base.key, cursor: base.cursor });
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
 
@@ -109,7 +110,7 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
   async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
-    const plan = await planFor(input.table, input.settings);
+    const plan = await planFor(input.table, input.settings, true);
     const { key, source, cursor } = plan;
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });

@@ -125,12 +125,13 @@ export async function nextChunk(...args: Parameters<typeof chunkAfter>): Promise
 }
 
 /**
- * The next chunk, and whether it is the last one up to `upTo`. A range is
- * cut by cursor values, so rows sharing a value (a cursor that is not the
- * row's key) are never split between chunks nor skipped: the chunk ends
- * before the value that runs past `limit` rows, so it holds at most `limit`
- * rows; only a single value with more rows than that makes a chunk of its
- * own, up to MAX_CHUNK_ROWS (a chunk stays one atomic insert).
+ * The next chunk, and whether it is the last one up to `upTo`. Ranges are
+ * cut by cursor values, so rows sharing a value are never split between
+ * chunks nor skipped. Where several rows may share one (`shared`: a cursor
+ * that is not the row's key alone), the chunk ends before the value that
+ * runs past `limit` rows, so it holds at most `limit` rows; only a single
+ * value with more rows than that makes a chunk of its own, up to
+ * MAX_CHUNK_ROWS (a chunk stays one atomic insert).
  */
 export async function chunkAfter(
   pg: Pool,
@@ -139,17 +140,23 @@ export async function chunkAfter(
   afterId: string | null,
   limit: number,
   upTo?: string,
+  shared = false,
 ): Promise<{ range: ChunkRange; last: boolean } | null> {
   checkLimit(limit);
   const c = pgIdent(cursor);
-  const where = rangeWhere(cursor, afterId, upTo);
-  // One row past the limit shows whether the largest value goes on past it.
-  const r = await pg.query<{ n: string; top: string | null; below_n: string; below_to: string | null }>(
-    `WITH s AS (SELECT ${c} AS v FROM ${pgTableRef(table)} WHERE ${where} ORDER BY ${c} LIMIT $1)
-     SELECT count(*)::text AS n, max(v)::text AS top,
-            count(*) FILTER (WHERE v < (SELECT max(v) FROM s))::text AS below_n,
-            max(v) FILTER (WHERE v < (SELECT max(v) FROM s))::text AS below_to
-       FROM s`,
+  const ref = pgTableRef(table);
+  const head = `SELECT ${c} AS v FROM ${ref} WHERE ${rangeWhere(cursor, afterId, upTo)} ORDER BY ${c} LIMIT $1`;
+  if (!shared) {
+    const r = await pg.query<{ n: string; top: string | null }>(`SELECT count(*)::text AS n, max(v)::text AS top FROM (${head}) s`, [limit]);
+    const row = r.rows[0];
+    if (!row || row.top === null) return null;
+    return { range: { afterId, toId: row.top, rows: Number(row.n) }, last: Number(row.n) < limit };
+  }
+  // One row past the limit shows whether the largest value goes on past it;
+  // below_to is the last value whose rows all came before the largest's.
+  const r = await pg.query<{ n: string; top: string | null; below_n: string | null; below_to: string | null }>(
+    `SELECT count(*)::text AS n, max(v)::text AS top, max(rn) FILTER (WHERE nxt <> v)::text AS below_n, max(v) FILTER (WHERE nxt <> v)::text AS below_to
+       FROM (SELECT v, lead(v) OVER w AS nxt, row_number() OVER w AS rn FROM (${head}) s WINDOW w AS (ORDER BY v)) x`,
     [limit + 1],
   );
   const row = r.rows[0];
@@ -158,7 +165,7 @@ export async function chunkAfter(
   if (row.below_to !== null) return { range: { afterId, toId: row.below_to, rows: Number(row.below_n) }, last: false };
   // Every row read shares one value: that value alone is the chunk.
   const one = await pg.query<{ n: string }>(
-    `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${pgTableRef(table)} WHERE ${c} = ${pgString(row.top)}::int8 LIMIT ${MAX_CHUNK_ROWS + 1}) s`,
+    `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${ref} WHERE ${c} = ${pgString(row.top)}::int8 LIMIT ${MAX_CHUNK_ROWS + 1}) s`,
   );
   const n = Number(one.rows[0]!.n);
   if (n > MAX_CHUNK_ROWS) {

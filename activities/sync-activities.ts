@@ -196,7 +196,7 @@ export function createActivities(deps: ActivityDeps) {
   /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */
   async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number; upTo?: string }): Promise<ChunkRange | null> {
     if (input.plan.keyset) return nextKeysetChunk(pg, input.plan, input.afterId, input.chunkRows, input.upTo);
-    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo);
+    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo, input.plan.cursorShared === true);
   }
 
   /**

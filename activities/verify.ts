@@ -115,7 +115,7 @@ export async function verifySegment(
     if (position !== null && BigInt(position) >= BigInt(input.upTo)) return { position, done: true, rows, buckets, mismatches };
     // Buckets follow PostgreSQL's ids; the last one runs to upTo so rows only ClickHouse has are seen too.
     // (A bucket of a shared cursor value ends before the value that runs past bucketRows, so it can hold fewer.)
-    const next = await chunkAfter(pg, plan.source, plan.cursor, position, input.bucketRows, input.upTo);
+    const next = await chunkAfter(pg, plan.source, plan.cursor, position, input.bucketRows, input.upTo, plan.cursorShared === true);
     const range: ChunkRange = next && !next.last ? next.range : { afterId: position, toId: input.upTo, rows: next?.range.rows ?? 0 };
     const [p, c] = await Promise.all([pgDigest(pg, plan, range), chDigest(ch, plan, range)]);
     buckets++;

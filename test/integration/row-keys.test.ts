@@ -44,7 +44,7 @@ describe('chunks of a cursor many rows share (PostgreSQL)', () => {
     const chunks: ChunkRange[] = [];
     let after: string | null = null;
     for (;;) {
-      const next = await chunkAfter(pool, table, 'grp', after, 100);
+      const next: Awaited<ReturnType<typeof chunkAfter>> = await chunkAfter(pool, table, 'grp', after, 100, undefined, true);
       if (!next) break;
       chunks.push(next.range);
       after = next.range.toId;
@@ -60,7 +60,7 @@ describe('chunks of a cursor many rows share (PostgreSQL)', () => {
     await pool.query('DROP TABLE IF EXISTS one_value');
     await pool.query('CREATE TABLE one_value (grp int NOT NULL)');
     await pool.query(`INSERT INTO one_value SELECT 7 FROM generate_series(1, ${MAX_CHUNK_ROWS + 1})`);
-    await expect(chunkAfter(pool, { schema: 'public', name: 'one_value' }, 'grp', null, 1000)).rejects.toThrow(
+    await expect(chunkAfter(pool, { schema: 'public', name: 'one_value' }, 'grp', null, 1000, undefined, true)).rejects.toThrow(
       `table one_value: more than ${MAX_CHUNK_ROWS} rows share the cursor value 7 of "grp"`,
     );
     await pool.query('DROP TABLE one_value');
@@ -196,6 +196,8 @@ describe.each(['embedded', 'server'] as Target[])('row keys: %s', (target) => {
     const settings: TableSettings = { cursor: 'grp' };
     const result = await sync('tagged', settings, 100);
     expect(result!.rows).toBe(2350);
+    // A chunk per value: two runs of 70 would pass 100 rows; the 350 rows of 1000 are one chunk.
+    expect(result!.chunks).toBe(30);
     await expectAllRows('tagged');
     expect(await value(`SELECT toString(uniqExact(id)) AS n FROM ${database}.tagged`)).toBe('2350');
 

@@ -15,7 +15,7 @@ import { SYNC_RECHECK } from '../core/ddl';
 import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
 import { pgTableRef } from '../core/table-name';
 import type { ChunkRange, TablePlan } from '../core/types';
-import { insertSettings, insertTsv, queryRows } from './clickhouse';
+import { deleteRows, insertSettings, insertTsv, queryRows } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
 import { onConnection, rangeWhere } from './postgres';
 
@@ -115,6 +115,7 @@ export async function recheckLateRows(pg: Pool, ch: ClickHouseTarget, plan: Tabl
  * the same COPY serialization and insert as a chunk. Returns how many.
  */
 export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
+  if (plan.cursorShared) return copyShortValues(db, ch, plan, ids, heartbeat);
   const missing: string[] = [];
   for (let i = 0; i < ids.length; i += ID_BATCH) {
     const batch = ids.slice(i, i + ID_BATCH);
@@ -132,6 +133,45 @@ export async function copyMissing(db: Pool | PoolClient, ch: ClickHouseTarget, p
   }
   await copyRows(db, ch, plan, missing, heartbeat);
   return missing.length;
+}
+
+/**
+ * copyMissing for a cursor several rows may share: a value present in
+ * ClickHouse may still lack rows (one committed late beside rows copied
+ * before), so each value's rows are counted on both sides. ClickHouse counts
+ * distinct row keys where a ReplacingMergeTree holds them (copies not yet
+ * merged are one row), else rows. A value short of rows is copied whole,
+ * after deleting the rows of it ClickHouse has. Returns rows missing.
+ */
+async function copyShortValues(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<number> {
+  const values = [...new Set(ids)];
+  const c = pgIdent(plan.cursor);
+  const chCount = plan.rowKey ? `uniqExact(${plan.rowKey.map(chIdent).join(', ')})` : 'count()';
+  let missingRows = 0;
+  for (let i = 0; i < values.length; i += ID_BATCH) {
+    const batch = values.slice(i, i + ID_BATCH);
+    const source = await onConnection(db, (client) =>
+      client.query<{ v: string; n: string }>(
+        `SELECT ${c}::text AS v, count(*)::text AS n FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${batch.map((id) => `${pgString(id)}::int8`).join(', ')}) GROUP BY ${c}`,
+      ),
+    );
+    const stored = new Map(
+      (
+        // Aliases no column has: old servers would apply WHERE to an alias named as the column.
+        await queryRows<{ _pg2ch_v: string; _pg2ch_n: string }>(
+          ch,
+          `SELECT toString(${chIdent(plan.cursor)}) AS _pg2ch_v, toString(${chCount}) AS _pg2ch_n FROM ${chQualified(plan.destination.database, plan.destination.table)}
+            WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')}) GROUP BY ${chIdent(plan.cursor)}`,
+        )
+      ).map((r) => [r._pg2ch_v, Number(r._pg2ch_n)]),
+    );
+    const short = source.rows.filter((r) => (stored.get(r.v) ?? 0) < Number(r.n));
+    const partial = short.filter((r) => stored.has(r.v)).map((r) => r.v);
+    if (partial.length > 0) await deleteRows(ch, plan, partial, heartbeat);
+    await copyRows(db, ch, plan, short.map((r) => r.v), heartbeat);
+    for (const r of short) missingRows += Number(r.n) - (stored.get(r.v) ?? 0);
+  }
+  return missingRows;
 }
 
 /** The named rows, ID_BATCH at a time. */

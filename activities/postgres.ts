@@ -39,11 +39,12 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     `SELECT a.attname AS name
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = $1::oid AND i.indisprimary
+      WHERE i.indrelid = $1::oid AND i.indisprimary AND k.ord <= i.indnkeyatts
       ORDER BY k.ord`,
     [oid],
   );
   return {
+    ...(await keysAndIndexes(pg, oid)),
     columns: cols.rows.map((r): PgColumn => ({
       name: r.name,
       type: r.type,
@@ -55,6 +56,51 @@ export async function introspect(pg: Pool, table: SourceTable): Promise<SourceSc
     })),
     primaryKey: pk.rows.map((r) => r.name),
   };
+}
+
+/**
+ * What identifies a row and what an index can range over. A unique index is
+ * a row key only when it holds at every moment for every row: valid (built),
+ * not partial, checked immediately (not DEFERRABLE), over plain NOT NULL
+ * columns (NULLs never collide). INCLUDE columns are not part of a key.
+ * Columns leading an index: the table's own indexes (a partitioned table's
+ * are partitioned indexes), or, by name, an index on every partition.
+ */
+async function keysAndIndexes(pg: Pool, oid: string): Promise<Pick<SourceSchema, 'uniqueKeys' | 'indexed' | 'partitionKey'>> {
+  const unique = await pg.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
+       FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1::oid AND i.indisunique AND NOT i.indisprimary AND i.indisvalid AND i.indimmediate
+        AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+      GROUP BY i.indexrelid
+     HAVING bool_and(coalesce(a.attnotnull, false))
+      ORDER BY i.indexrelid`,
+    [oid],
+  );
+  const indexed = await pg.query<{ name: string }>(
+    `WITH RECURSIVE tree AS (
+       SELECT $1::oid AS oid UNION ALL SELECT inh.inhrelid FROM pg_inherits inh JOIN tree ON inh.inhparent = tree.oid),
+     leaves AS (SELECT t.oid FROM tree t JOIN pg_class c ON c.oid = t.oid WHERE t.oid <> $1::oid AND c.relkind <> 'p')
+     SELECT a.attname AS name
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      WHERE i.indrelid = $1::oid AND i.indisvalid AND i.indpred IS NULL
+     UNION
+     SELECT a.attname
+       FROM leaves l JOIN pg_index i ON i.indrelid = l.oid AND i.indisvalid AND i.indpred IS NULL
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      GROUP BY a.attname HAVING count(DISTINCT l.oid) = (SELECT count(*) FROM leaves)`,
+    [oid],
+  );
+  // A key holding an expression has attnum 0 there: not usable as columns.
+  const part = await pg.query<{ cols: string[] | null }>(
+    `SELECT CASE WHEN bool_and(a.attname IS NOT NULL) THEN array_agg(a.attname::text ORDER BY k.ord) END AS cols
+       FROM pg_partitioned_table p CROSS JOIN LATERAL unnest(p.partattrs) WITH ORDINALITY k(attnum, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.attnum
+      WHERE p.partrelid = $1::oid`,
+    [oid],
+  );
+  return { uniqueKeys: unique.rows.map((r) => r.cols), indexed: indexed.rows.map((r) => r.name), partitionKey: part.rows[0]?.cols ?? [] };
 }
 
 /** The cursor range (afterId, toId] as a PostgreSQL predicate; no lower bound for a table's first chunk. */
@@ -74,24 +120,62 @@ function checkLimit(limit: number): void {
 }
 
 /** The next chunk after the watermark: at most `limit` rows, none past `upTo`, found through the cursor's index. */
-export async function nextChunk(
+export async function nextChunk(...args: Parameters<typeof chunkAfter>): Promise<ChunkRange | null> {
+  return (await chunkAfter(...args))?.range ?? null;
+}
+
+/**
+ * The next chunk, and whether it is the last one up to `upTo`. Ranges are
+ * cut by cursor values, so rows sharing a value are never split between
+ * chunks nor skipped. Where several rows may share one (`shared`: a cursor
+ * that is not the row's key alone), the chunk ends before the value that
+ * runs past `limit` rows, so it holds at most `limit` rows; only a single
+ * value with more rows than that makes a chunk of its own, up to
+ * MAX_CHUNK_ROWS (a chunk stays one atomic insert).
+ */
+export async function chunkAfter(
   pg: Pool,
   table: SourceTable,
   cursor: string,
   afterId: string | null,
   limit: number,
   upTo?: string,
-): Promise<ChunkRange | null> {
+  shared = false,
+): Promise<{ range: ChunkRange; last: boolean } | null> {
   checkLimit(limit);
   const c = pgIdent(cursor);
-  const r = await pg.query<{ rows: string; to_id: string | null }>(
-    `SELECT count(*)::text AS rows, max(${c})::text AS to_id
-       FROM (SELECT ${c} FROM ${pgTableRef(table)} WHERE ${rangeWhere(cursor, afterId, upTo)} ORDER BY ${c} LIMIT $1) s`,
-    [limit],
+  const ref = pgTableRef(table);
+  const head = `SELECT ${c} AS v FROM ${ref} WHERE ${rangeWhere(cursor, afterId, upTo)} ORDER BY ${c} LIMIT $1`;
+  if (!shared) {
+    const r = await pg.query<{ n: string; top: string | null }>(`SELECT count(*)::text AS n, max(v)::text AS top FROM (${head}) s`, [limit]);
+    const row = r.rows[0];
+    if (!row || row.top === null) return null;
+    return { range: { afterId, toId: row.top, rows: Number(row.n) }, last: Number(row.n) < limit };
+  }
+  // One row past the limit shows whether the largest value goes on past it;
+  // below_to is the last value whose rows all came before the largest's.
+  const r = await pg.query<{ n: string; top: string | null; below_n: string | null; below_to: string | null }>(
+    `SELECT count(*)::text AS n, max(v)::text AS top, max(rn) FILTER (WHERE nxt <> v)::text AS below_n, max(v) FILTER (WHERE nxt <> v)::text AS below_to
+       FROM (SELECT v, lead(v) OVER w AS nxt, row_number() OVER w AS rn FROM (${head}) s WINDOW w AS (ORDER BY v)) x`,
+    [limit + 1],
   );
   const row = r.rows[0];
-  if (!row || row.to_id === null) return null;
-  return { afterId, toId: row.to_id, rows: Number(row.rows) };
+  if (!row || row.top === null) return null;
+  if (Number(row.n) <= limit) return { range: { afterId, toId: row.top, rows: Number(row.n) }, last: true };
+  if (row.below_to !== null) return { range: { afterId, toId: row.below_to, rows: Number(row.below_n) }, last: false };
+  // Every row read shares one value: that value alone is the chunk.
+  const one = await pg.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${ref} WHERE ${c} = ${pgString(row.top)}::int8 LIMIT ${MAX_CHUNK_ROWS + 1}) s`,
+  );
+  const n = Number(one.rows[0]!.n);
+  if (n > MAX_CHUNK_ROWS) {
+    throw new UserError(
+      `table ${tableKey(table)}: more than ${MAX_CHUNK_ROWS} rows share the cursor value ${row.top} of ${JSON.stringify(cursor)}, more than one chunk (one atomic insert) holds; ` +
+        `choose a cursor with fewer rows per value in the config file (the primary key, or a column of it)`,
+      'CursorValueTooCommon',
+    );
+  }
+  return { range: { afterId, toId: row.top, rows: n }, last: false };
 }
 
 /** A chunk's rows as a PostgreSQL predicate, for either kind of cursor. */

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
-import { buildPlan } from '../core/table-plan';
+import { buildPlan, planWarnings } from '../core/table-plan';
 import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
@@ -102,7 +102,7 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
-  async function planFor(table: string, rawSettings?: TableSettings): Promise<TablePlan> {
+  async function planFor(table: string, rawSettings?: TableSettings, warn = false): Promise<TablePlan> {
     let source;
     try {
       source = parseTableName(table);
@@ -123,6 +123,7 @@ export function createActivities(deps: ActivityDeps) {
       // Recorded with each checkpoint: verify and status find them there without the config file.
       ...(Object.keys(settings).length > 0 ? { settings } : {}),
     };
+    if (warn) for (const w of planWarnings(schema, base)) Context.current().log.warn(w, { table: base.key, cursor: base.cursor });
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
 
@@ -135,7 +136,7 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
   async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
-    const plan = await planFor(input.table, input.settings);
+    const plan = await planFor(input.table, input.settings, true);
     const { key, source, cursor } = plan;
     noteTextColumns(plan);
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
@@ -229,7 +230,7 @@ export function createActivities(deps: ActivityDeps) {
   /** Stage 1: the id range of the next chunk after the watermark, or null when caught up. */
   async function readChunk(input: { plan: TablePlan; afterId: string | null; chunkRows: number; upTo?: string }): Promise<ChunkRange | null> {
     if (input.plan.keyset) return nextKeysetChunk(pg, input.plan, input.afterId, input.chunkRows, input.upTo);
-    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo);
+    return nextChunk(pg, input.plan.source, input.plan.cursor, input.afterId, input.chunkRows, input.upTo, input.plan.cursorShared === true);
   }
 
   /**

@@ -6,7 +6,7 @@ import { digestTsv, sameDigest, type RangeDigest } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { chRangeWhere } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
-import { nextChunk, onConnection } from './postgres';
+import { chunkAfter, onConnection } from './postgres';
 import { copyStatement } from './serialize';
 
 export interface Mismatch {
@@ -114,8 +114,9 @@ export async function verifySegment(
   while (buckets < input.maxBuckets) {
     if (position !== null && BigInt(position) >= BigInt(input.upTo)) return { position, done: true, rows, buckets, mismatches };
     // Buckets follow PostgreSQL's ids; the last one runs to upTo so rows only ClickHouse has are seen too.
-    const next = await nextChunk(pg, plan.source, plan.cursor, position, input.bucketRows, input.upTo);
-    const range: ChunkRange = next && next.rows === input.bucketRows ? next : { afterId: position, toId: input.upTo, rows: next?.rows ?? 0 };
+    // (A bucket of a shared cursor value ends before the value that runs past bucketRows, so it can hold fewer.)
+    const next = await chunkAfter(pg, plan.source, plan.cursor, position, input.bucketRows, input.upTo, plan.cursorShared === true);
+    const range: ChunkRange = next && !next.last ? next.range : { afterId: position, toId: input.upTo, rows: next?.range.rows ?? 0 };
     const [p, c] = await Promise.all([pgDigest(pg, plan, range), chDigest(ch, plan, range)]);
     buckets++;
     rows += p.rows;

@@ -103,6 +103,25 @@ export function sameDigest(a: RangeDigest, b: RangeDigest): boolean {
   return a.rows === b.rows && a.checksum === b.checksum && a.minId === b.minId && a.maxId === b.maxId;
 }
 
+/** Row hashes of TabSeparated text by id; an id several rows share (a non-unique cursor) has several. */
+function hashesById(chTypes: string[], idIndex: number, text: string): Map<string, bigint[]> {
+  const out = new Map<string, bigint[]>();
+  for (const line of rowsOf(text)) {
+    const id = idOf(line, idIndex);
+    const rows = out.get(id) ?? [];
+    rows.push(rowHash(chTypes, line));
+    out.set(id, rows);
+  }
+  return out;
+}
+
+const sameRows = (a: bigint[], b: bigint[]) => {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.every((h, i) => h === y[i]);
+};
+
 /**
  * How the rows ClickHouse stores (`stored`) differ from PostgreSQL's
  * (`source`), by id. `replace`: ids stored other than exactly once as their
@@ -110,23 +129,18 @@ export function sameDigest(a: RangeDigest, b: RangeDigest): boolean {
  * cut last field, which is still valid text), or a row stored twice.
  * `missing`: source ids not stored at all. Ids only ClickHouse has are in
  * neither: rows deleted in PostgreSQL stay in an append-mode destination.
+ * An id several source rows share is right only when its stored rows are
+ * exactly those rows, each once; otherwise the id as a whole is replaced.
  */
 export function diffStored(chTypes: string[], idIndex: number, source: string, stored: string): { replace: string[]; missing: string[] } {
-  const want = new Map<string, bigint>();
-  for (const line of rowsOf(source)) want.set(idOf(line, idIndex), rowHash(chTypes, line));
-  const got = new Map<string, bigint[]>();
-  for (const line of rowsOf(stored)) {
-    const id = idOf(line, idIndex);
-    const copies = got.get(id) ?? [];
-    copies.push(rowHash(chTypes, line));
-    got.set(id, copies);
-  }
+  const want = hashesById(chTypes, idIndex, source);
+  const got = hashesById(chTypes, idIndex, stored);
   const replace: string[] = [];
   const missing: string[] = [];
-  for (const [id, row] of want) {
+  for (const [id, rows] of want) {
     const copies = got.get(id);
     if (copies === undefined) missing.push(id);
-    else if (copies.length !== 1 || copies[0] !== row) replace.push(id);
+    else if (!sameRows(rows, copies)) replace.push(id);
   }
   return { replace, missing };
 }

@@ -11,6 +11,15 @@ import type { ColumnPlan, TablePlan } from './types';
 export interface SourceSchema {
   columns: PgColumn[];
   primaryKey: string[];
+  /**
+   * Other unique indexes that identify a row: valid, not partial, not
+   * deferrable, on plain NOT NULL columns only (a NULL never collides).
+   */
+  uniqueKeys?: string[][];
+  /** Columns that lead a valid, non-partial index (on every partition of a partitioned table); undefined: not known. */
+  indexed?: string[];
+  /** A partitioned table's partition key columns; empty when it is not partitioned or the key holds an expression. */
+  partitionKey?: string[];
 }
 
 export interface PlanTarget {
@@ -21,14 +30,63 @@ export interface PlanTarget {
 }
 
 const bad = (msg: string) => new UserError(msg, 'BadConfig');
+const names = (cols: string[]) => cols.map((c) => JSON.stringify(c)).join(', ');
 
-/** The default cursor: the single-column integer primary key, else an integer `id`. */
-export function chooseCursor(schema: SourceSchema, key: string): string {
+/** The column sets that identify a row: the primary key first, then unique indexes, fewest columns first. */
+export function rowKeys(schema: SourceSchema): string[][] {
+  const unique = [...(schema.uniqueKeys ?? [])].sort((a, b) => a.length - b.length);
+  return [...(schema.primaryKey.length > 0 ? [schema.primaryKey] : []), ...unique];
+}
+
+const isKeyIn = (k: string[], cols: string[]) => k.every((c) => cols.includes(c));
+
+function describeKey(schema: SourceSchema, k: string[]): string {
+  return `${k === schema.primaryKey ? 'the primary key' : 'a unique index'} (${names(k)})`;
+}
+
+/** A column that leads an index (a key's first column leads the key's own index). */
+function leadsIndex(schema: SourceSchema, name: string): boolean {
+  return (schema.indexed ?? []).includes(name) || rowKeys(schema).some((k) => k[0] === name);
+}
+
+/**
+ * The default tiebreak of a timestamp cursor: a column that, alone (or, in
+ * append mode, with the time), is a row key; undefined when none is.
+ */
+function defaultTiebreak(schema: SourceSchema, time: string, mode: string): string | undefined {
+  const keys = rowKeys(schema);
+  const single = keys.find((k) => k.length === 1 && k[0] !== time);
+  if (schema.primaryKey.length === 1 && schema.primaryKey[0] !== time) return schema.primaryKey[0];
+  if (mode !== 'updated') {
+    const pair = keys.find((k) => k.length === 2 && k.includes(time));
+    if (pair) return pair.find((c) => c !== time);
+  }
+  return single?.[0];
+}
+
+/**
+ * The default cursor. First what always was (the single-column integer
+ * primary key, else an integer `id`), so tables synced before keep theirs;
+ * then an integer column of a row key that an index can range over (the
+ * leading column of a composite key, e.g. actor_id of film_actor(actor_id,
+ * film_id)); then the partition key (a timestamp one with a tiebreak); then a
+ * timestamp leading a row key.
+ */
+export function chooseCursor(schema: SourceSchema, key: string, mode = 'append'): string {
   const byName = new Map(schema.columns.map((c) => [c.name, c]));
   const pk = schema.primaryKey.length === 1 ? byName.get(schema.primaryKey[0]!) : undefined;
   if (pk && isIntegerType(pk.typname)) return pk.name;
   const id = byName.get('id');
   if (id && isIntegerType(id.typname)) return id.name;
+  const keyColumns = [...new Set(rowKeys(schema).flat())].map((n) => byName.get(n)!).filter((c) => c && c.notNull && leadsIndex(schema, c.name));
+  const integerKey = keyColumns.find((c) => isIntegerType(c.typname));
+  if (integerKey) return integerKey.name;
+  const usableTime = (c: PgColumn | undefined) => c !== undefined && c.notNull && isTimestampType(c.typname) && defaultTiebreak(schema, c.name, mode) !== undefined;
+  const part = byName.get(schema.partitionKey?.[0] ?? '');
+  if (part && part.notNull && isIntegerType(part.typname)) return part.name;
+  if (part && usableTime(part)) return part.name;
+  const timeKey = keyColumns.find((c) => usableTime(c));
+  if (timeKey) return timeKey.name;
   throw new UserError(
     `table ${key} has no integer cursor column: pg2ch needs a single-column integer primary key or an integer column named "id", ` +
       `or a cursor named in the config file (tables: {${JSON.stringify(key)}: {cursor: <integer or timestamp column>}})`,
@@ -36,18 +94,43 @@ export function chooseCursor(schema: SourceSchema, key: string): string {
   );
 }
 
-function tiebreakFor(schema: SourceSchema, key: string, settings: TableSettings, byName: Map<string, PgColumn>): PgColumn {
-  const name = settings.tiebreak ?? (schema.primaryKey.length === 1 ? schema.primaryKey[0] : byName.has('id') ? 'id' : undefined);
+/**
+ * The tiebreak must make (time, tiebreak) unique, or rows sharing both would
+ * be skipped or doubled at a chunk's end: it is a row key alone, or, in
+ * append mode where the time never changes, together with the time.
+ */
+function tiebreakFor(schema: SourceSchema, key: string, settings: TableSettings, byName: Map<string, PgColumn>, time: string, mode: string): PgColumn {
+  const name = settings.tiebreak ?? defaultTiebreak(schema, time, mode);
   const col = name === undefined ? undefined : byName.get(name);
   if (!col) {
     throw bad(
       name === undefined
-        ? `table ${key}: a timestamp cursor needs a unique column to order rows that share a time; the table has no single-column primary key or "id", so set tiebreak in the config file`
+        ? `table ${key}: a timestamp cursor needs a unique column to order rows that share a time; the table has no primary key or unique index to take it from, so add one in PostgreSQL and name its column in tiebreak`
         : `table ${key}: tiebreak column ${JSON.stringify(name)} does not exist`,
     );
   }
   if (!col.notNull) throw bad(`table ${key}: tiebreak column ${JSON.stringify(col.name)} is nullable; choose a NOT NULL unique column`);
+  const unique = rowKeys(schema).some((k) => isKeyIn(k, mode === 'updated' ? [col.name] : [time, col.name]));
+  if (!unique) {
+    throw bad(
+      `table ${key}: tiebreak column ${JSON.stringify(col.name)} is not unique${mode === 'updated' ? '' : ` (nor with ${JSON.stringify(time)})`}: no primary key or unique index holds only ${mode === 'updated' ? 'it' : 'them'}, ` +
+        `so rows sharing a time and a tiebreak would be skipped or doubled; name a column with a primary key or unique index, or add one in PostgreSQL`,
+    );
+  }
   return col;
+}
+
+/**
+ * Warnings about a plan that works but reads slowly: a cursor no index
+ * leads makes every chunk scan the whole table (every partition).
+ */
+export function planWarnings(schema: SourceSchema, plan: Pick<TablePlan, 'key' | 'cursor' | 'keyset'>): string[] {
+  if (schema.indexed === undefined || leadsIndex(schema, plan.cursor)) return [];
+  const partitioned = (schema.partitionKey?.length ?? 0) > 0;
+  return [
+    `table ${plan.key}: no index starts with the cursor ${JSON.stringify(plan.cursor)}${partitioned ? ' (on every partition)' : ''}, so every chunk scans the whole table; ` +
+      `create one (CREATE INDEX ON ... (${pgIdent(plan.cursor)}${plan.keyset ? `, ${pgIdent(plan.keyset.tiebreak)}` : ''})) or choose an indexed cursor in the config file`,
+  ];
 }
 
 /**
@@ -75,7 +158,7 @@ export function buildPlan(
   else if (mode === 'updated') {
     if (!byName.has('updated_at')) throw bad(`table ${key}: mode updated needs the column rows are stamped with on change; the table has no updated_at, so set cursor in the config file`);
     cursorName = 'updated_at';
-  } else cursorName = chooseCursor(schema, key);
+  } else cursorName = chooseCursor(schema, key, mode);
   const cursorCol = byName.get(cursorName);
   if (!cursorCol) throw bad(`table ${key}: cursor column ${JSON.stringify(cursorName)} does not exist`);
   const integerCursor = isIntegerType(cursorCol.typname);
@@ -90,7 +173,7 @@ export function buildPlan(
   }
   let keyset: Keyset | undefined;
   if (!integerCursor) {
-    const tb = tiebreakFor(schema, key, settings, byName);
+    const tb = tiebreakFor(schema, key, settings, byName, cursorName, mode);
     keyset = { time: cursorName, timeType: cursorCol.typname as Keyset['timeType'], tiebreak: tb.name, tiebreakType: tb.type };
   }
   const identity = keyset ? (mode === 'updated' ? [keyset.tiebreak] : [keyset.time, keyset.tiebreak]) : [cursorName];
@@ -106,16 +189,36 @@ export function buildPlan(
     throw bad(`table ${key}: softDelete needs mode updated (rows marked deleted are updates)`);
   }
 
-  const orderBy = settings.orderBy ?? defaultOrderBy(mode, identity, schema.columns, cursorName, exclude);
+  // Row keys whose columns are all copied; a replacing ORDER BY must hold one.
+  const allKeys = rowKeys(schema);
+  const keys = allKeys.filter((k) => k.every((c) => !exclude.has(c)));
+  const baseOrder = defaultOrderBy(mode, identity, schema.columns, cursorName, exclude);
+  const defaultKey = keys.find((k) => isKeyIn(k, baseOrder)) ?? keys[0];
+  const orderBy = settings.orderBy ?? [...baseOrder, ...(defaultKey ?? []).filter((c) => !baseOrder.includes(c))];
   const engine = settings.engine ?? 'ReplacingMergeTree';
   const cluster = settings.cluster ?? target.cluster;
   const replacing = engine.includes('Replacing');
   const version = mode === 'updated' ? cursorName : undefined;
   if (mode === 'updated' && !replacing) throw bad(`table ${key}: mode updated needs engine ReplacingMergeTree (or ReplicatedReplacingMergeTree) so an updated row replaces its old version; got ${engine}`);
+  let rowKey: string[] | undefined;
   if (replacing) {
-    const missing = identity.filter((c) => !orderBy.includes(c));
-    if (missing.length > 0) {
-      throw bad(`table ${key}: orderBy must include ${missing.map((c) => JSON.stringify(c)).join(' and ')}: ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost`);
+    if (allKeys.length === 0) {
+      throw bad(
+        `table ${key} has no primary key or unique index (on NOT NULL columns), and ReplacingMergeTree keeps one row per ORDER BY key, so rows sharing one would be lost; ` +
+          `add a primary key in PostgreSQL, or set engine: MergeTree for ${key} in the config file (rows are only appended)`,
+      );
+    }
+    if (keys.length === 0) {
+      const k = allKeys[0]!;
+      throw bad(`table ${key}: exclude leaves out ${names(k.filter((c) => exclude.has(c)))} of the row's key, ${describeKey(schema, k)}, which ReplacingMergeTree needs in its ORDER BY; keep it copied`);
+    }
+    rowKey = keys.find((k) => isKeyIn(k, orderBy));
+    if (!rowKey) {
+      const k = keys[0]!;
+      const missing = k.filter((c) => !orderBy.includes(c));
+      throw bad(
+        `table ${key}: orderBy must include ${missing.map((c) => JSON.stringify(c)).join(' and ')} of the row's key, ${describeKey(schema, k)}: ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost`,
+      );
     }
     if (version && orderBy.includes(version)) {
       throw bad(`table ${key}: orderBy must not include the updated mode cursor ${JSON.stringify(version)}: each version would stay a row of its own`);
@@ -171,6 +274,9 @@ export function buildPlan(
     destination: { database: target.database, table: settings.destination ?? (source.schema === 'public' ? source.name : `${source.schema}_${source.name}`) },
     cursor: cursorName,
     mode,
+    ...(rowKey ? { rowKey } : {}),
+    // Several rows may share an integer cursor value: paths that look rows up by it compare whole values.
+    ...(integerCursor && !allKeys.some((k) => k.length === 1 && k[0] === cursorName) ? { cursorShared: true } : {}),
     ...(keyset ? { keyset } : {}),
     columns,
     layout,

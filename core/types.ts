@@ -39,6 +39,10 @@ export interface TablePlan {
   cursor: string;
   /** append: rows are inserted once; updated: rows change, and each run copies those changed since the watermark. */
   mode: 'append' | 'updated';
+  /** The row key (primary key or a unique index) the ReplacingMergeTree ORDER BY holds; absent for MergeTree. */
+  rowKey?: string[];
+  /** No row key is the integer cursor alone: several rows may share a cursor value. Absent: the cursor identifies a row. */
+  cursorShared?: boolean;
   /** A timestamp cursor with its tiebreak; positions are "<micros>:<tiebreak>" (core/keyset.ts). Absent: integer cursor. */
   keyset?: Keyset;
   columns: ColumnPlan[];

@@ -79,6 +79,13 @@ describe('diffStored', () => {
   it('reports a row stored twice, even when both copies are right', () => {
     expect(diffStored(types, 1, source, 'b\t2\t2024-01-01 00:00:01\nb\t2\t2024-01-01 00:00:01\n').replace).toEqual(['2']);
   });
+  it('an id several rows share (a non-unique cursor): right when every one of its rows is stored once, else replaced whole', () => {
+    const shared = 'a\t1\t2024-01-01 00:00:00\nb\t1\t2024-01-01 00:00:01\nc\t2\t2024-01-01 00:00:02\n';
+    expect(diffStored(types, 1, shared, 'b\t1\t2024-01-01 00:00:01\nc\t2\t2024-01-01 00:00:02\na\t1\t2024-01-01 00:00:00\n')).toEqual({ replace: [], missing: [] });
+    // One of the two rows of id 1 is missing, or stored twice instead of the other.
+    expect(diffStored(types, 1, shared, 'b\t1\t2024-01-01 00:00:01\nc\t2\t2024-01-01 00:00:02\n')).toEqual({ replace: ['1'], missing: [] });
+    expect(diffStored(types, 1, shared, 'b\t1\t2024-01-01 00:00:01\nb\t1\t2024-01-01 00:00:01\n')).toEqual({ replace: ['1'], missing: ['2'] });
+  });
   it('reports the rows ClickHouse lacks as missing, and leaves alone rows only ClickHouse has', () => {
     expect(diffStored(types, 1, source, 'z\t9\t2024-01-01 00:00:09\nb\t2\t2024-01-01 00:00:01\n')).toEqual({ replace: [], missing: ['1', '3'] });
     expect(diffStored(types, 1, source, '')).toEqual({ replace: [], missing: ['1', '2', '3'] });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../core/clickhouse-version';
 import { UserError } from '../../core/errors';
-import { buildPlan, chooseCursor, type PlanTarget, type SourceSchema } from '../../core/table-plan';
+import { buildPlan, chooseCursor, planWarnings, type PlanTarget, type SourceSchema } from '../../core/table-plan';
 import type { TableSettings } from '../../core/table-settings';
 import type { PgColumn } from '../../core/type-map';
 
@@ -143,7 +143,7 @@ describe('buildPlan: default append plan (the seed)', () => {
   });
 
   it('a nullable integer id chosen by default is a key, not Nullable', () => {
-    const p = plan({ columns: [col('id', 'int8', 'bigint', false), EVENT], primaryKey: [] });
+    const p = plan({ columns: [col('id', 'int8', 'bigint', false), EVENT], primaryKey: [] }, { engine: 'MergeTree' });
     expect(p.cursor).toBe('id');
     expect(p.columns[0]!.chType).toBe('Int64');
   });
@@ -186,18 +186,18 @@ describe('buildPlan: timestamp cursor in append mode', () => {
   });
 
   it('takes the tiebreak from the settings', () => {
-    const p = plan({ columns: [...EVENTS.columns, col('seq', 'int8', 'bigint')], primaryKey: [] }, { cursor: 'ts', tiebreak: 'seq' });
+    const p = plan({ columns: [...EVENTS.columns, col('seq', 'int8', 'bigint')], primaryKey: [], uniqueKeys: [['seq']] }, { cursor: 'ts', tiebreak: 'seq' });
     expect(p.keyset!.tiebreak).toBe('seq');
     expect(p.layout.orderBy).toStrictEqual(['ts', 'seq']);
   });
 
-  it('falls back to id without a primary key', () => {
-    expect(plan({ columns: [ID, CREATED], primaryKey: [] }, { cursor: 'created_at' }).keyset!.tiebreak).toBe('id');
+  it('takes a unique index without a primary key', () => {
+    expect(plan({ columns: [ID, CREATED], primaryKey: [], uniqueKeys: [['id']] }, { cursor: 'created_at' }).keyset!.tiebreak).toBe('id');
   });
 
   it('needs a tiebreak', () => {
     expect(planError({ columns: [CREATED, EVENT], primaryKey: [] }, { cursor: 'created_at' }).message).toBe(
-      'table t: a timestamp cursor needs a unique column to order rows that share a time; the table has no single-column primary key or "id", so set tiebreak in the config file',
+      'table t: a timestamp cursor needs a unique column to order rows that share a time; the table has no primary key or unique index to take it from, so add one in PostgreSQL and name its column in tiebreak',
     );
   });
 
@@ -283,7 +283,7 @@ describe('buildPlan: updated mode', () => {
 
   it('needs orderBy to hold the tiebreak', () => {
     expect(planError(ORDERS, { mode: 'updated', orderBy: ['status'] }).message).toBe(
-      'table t: orderBy must include "id": ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost',
+      'table t: orderBy must include "id" of the row\'s key, the primary key ("id"): ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost',
     );
   });
 
@@ -307,14 +307,15 @@ describe('buildPlan: updated mode', () => {
 });
 
 describe('buildPlan: orderBy checks', () => {
-  it('append mode with a Replacing engine needs the cursor in orderBy', () => {
+  it('append mode with a Replacing engine needs the row key in orderBy', () => {
     expect(planError(ACTIVITY_LOGS, { orderBy: ['created_at'] }).message).toBe(
-      'table t: orderBy must include "id": ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost',
+      'table t: orderBy must include "id" of the row\'s key, the primary key ("id"): ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost',
     );
   });
 
-  it('a timestamp cursor needs both time and tiebreak in orderBy', () => {
-    expect(planError(ACTIVITY_LOGS, { cursor: 'created_at', orderBy: ['id'] }).message).toMatch(/^table t: orderBy must include "created_at": /);
+  it('a timestamp cursor needs the row key in orderBy, not the time', () => {
+    expect(layoutOf(ACTIVITY_LOGS, { cursor: 'created_at', orderBy: ['id'] }).orderBy).toStrictEqual(['id']);
+    expect(planError(ACTIVITY_LOGS, { cursor: 'created_at', orderBy: ['created_at'] }).message).toMatch(/^table t: orderBy must include "id" of the row's key/);
   });
 
   it('plain MergeTree keeps every row, so any orderBy will do', () => {
@@ -518,6 +519,139 @@ describe('chooseCursor', () => {
   });
 
   it('a cursor setting avoids it', () => {
-    expect(plan({ columns: [col('seq', 'int8', 'bigint'), EVENT], primaryKey: [] }, { cursor: 'seq' }).cursor).toBe('seq');
+    expect(plan({ columns: [col('seq', 'int8', 'bigint'), EVENT], primaryKey: [] }, { cursor: 'seq', engine: 'MergeTree' }).cursor).toBe('seq');
+  });
+});
+
+describe('buildPlan: the row key a ReplacingMergeTree needs', () => {
+  const A = col('a', 'int4', 'integer');
+  const B = col('b', 'int4', 'integer');
+  /** CREATE TABLE link(a int, b int, PRIMARY KEY (a, b)) */
+  const LINK: SourceSchema = { columns: [A, B], primaryKey: ['a', 'b'], uniqueKeys: [], indexed: ['a'] };
+  const FILM_ACTOR: SourceSchema = {
+    columns: [col('actor_id', 'int4', 'integer'), col('film_id', 'int4', 'integer'), col('last_update', 'timestamptz', 'timestamp with time zone')],
+    primaryKey: ['actor_id', 'film_id'],
+    indexed: ['actor_id', 'film_id'],
+  };
+
+  it('a non-unique cursor is followed by the rest of the key in ORDER BY', () => {
+    const p = plan(LINK, { cursor: 'a' });
+    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['a', 'b'] });
+    expect(p.rowKey).toStrictEqual(['a', 'b']);
+    expect(p.cursorShared).toBe(true);
+    expect(plan(LINK, { cursor: 'b' }).layout.orderBy).toStrictEqual(['b', 'a']);
+  });
+
+  it('film_actor: the default cursor is the key column its index leads, and the key is whole in ORDER BY', () => {
+    const p = plan(FILM_ACTOR);
+    expect(p.cursor).toBe('actor_id');
+    expect(p.layout.orderBy).toStrictEqual(['actor_id', 'film_id']);
+    expect(plan(FILM_ACTOR, { cursor: 'film_id' }).layout.orderBy).toStrictEqual(['film_id', 'actor_id']);
+  });
+
+  it('a cursor that is the key alone is not shared', () => {
+    const p = plan(ACTIVITY_LOGS);
+    expect(p.cursorShared).toBeUndefined();
+    expect(p.rowKey).toStrictEqual(['id']);
+  });
+
+  it('keeps the seed layout when the key is in it already', () => {
+    const schema: SourceSchema = { columns: [A, B, CREATED], primaryKey: ['a', 'b'] };
+    expect(layoutOf(schema, { cursor: 'b' }).orderBy).toStrictEqual(['created_at', 'b', 'a']);
+  });
+
+  it('refuses an orderBy without the whole key, naming it', () => {
+    expect(planError(LINK, { cursor: 'a', orderBy: ['a'] }).message).toBe(
+      'table t: orderBy must include "b" of the row\'s key, the primary key ("a", "b"): ReplacingMergeTree keeps one row per ORDER BY key, so rows would be lost',
+    );
+    expect(layoutOf(LINK, { cursor: 'a', orderBy: ['b', 'a'] }).orderBy).toStrictEqual(['b', 'a']);
+  });
+
+  it('a unique index is a row key when there is no primary key', () => {
+    const schema: SourceSchema = { columns: [ID, col('code', 'text'), col('seq', 'int8', 'bigint')], primaryKey: [], uniqueKeys: [['code', 'seq'], ['code']] };
+    const p = plan(schema);
+    expect(p.layout.orderBy).toStrictEqual(['id', 'code']);
+    expect(p.rowKey).toStrictEqual(['code']);
+    expect(p.cursorShared).toBe(true);
+    expect(layoutOf(schema, { orderBy: ['seq', 'code'] }).orderBy).toStrictEqual(['seq', 'code']);
+  });
+
+  it('refuses a table without a key in a replacing engine; MergeTree appends it', () => {
+    const keyless: SourceSchema = { columns: [ID, EVENT], primaryKey: [] };
+    const e = planError(keyless);
+    expect(e.type).toBe('BadConfig');
+    expect(e.message).toBe(
+      'table t has no primary key or unique index (on NOT NULL columns), and ReplacingMergeTree keeps one row per ORDER BY key, so rows sharing one would be lost; ' +
+        'add a primary key in PostgreSQL, or set engine: MergeTree for t in the config file (rows are only appended)',
+    );
+    expect(planError(keyless, { orderBy: ['id'] }).message).toMatch(/^table t has no primary key or unique index/);
+    const p = plan(keyless, { engine: 'MergeTree' });
+    expect(p.layout).toStrictEqual({ engine: 'MergeTree', orderBy: ['id'] });
+    expect(p.cursorShared).toBe(true);
+    expect(p.rowKey).toBeUndefined();
+  });
+
+  it('refuses to exclude a column of the key', () => {
+    expect(planError(LINK, { cursor: 'a', exclude: ['b'] }).message).toBe(
+      'table t: exclude leaves out "b" of the row\'s key, the primary key ("a", "b"), which ReplacingMergeTree needs in its ORDER BY; keep it copied',
+    );
+  });
+
+  it('refuses a tiebreak that is not unique', () => {
+    const schema: SourceSchema = { columns: [ID, col('tenant', 'int4', 'integer'), UPDATED], primaryKey: ['id'] };
+    expect(planError(schema, { mode: 'updated', tiebreak: 'tenant' }).message).toBe(
+      'table t: tiebreak column "tenant" is not unique: no primary key or unique index holds only it, so rows sharing a time and a tiebreak would be skipped or doubled; ' +
+        'name a column with a primary key or unique index, or add one in PostgreSQL',
+    );
+    expect(planError(schema, { cursor: 'updated_at', tiebreak: 'tenant' }).message).toMatch(/^table t: tiebreak column "tenant" is not unique \(nor with "updated_at"\)/);
+    // Without a key the old fallback to "id" is gone: an id nothing makes unique may repeat.
+    expect(planError({ columns: [ID, CREATED], primaryKey: [] }, { cursor: 'created_at', engine: 'MergeTree' }).message).toMatch(/has no primary key or unique index to take it from/);
+  });
+
+  it('updated mode needs the tiebreak unique alone, not with the time', () => {
+    const schema: SourceSchema = { columns: [ID, UPDATED], primaryKey: ['updated_at', 'id'] };
+    expect(planError(schema, { mode: 'updated' }).message).toMatch(/no primary key or unique index to take it from/);
+    expect(plan(schema, { cursor: 'updated_at' }).keyset!.tiebreak).toBe('id');
+  });
+});
+
+describe('chooseCursor and planWarnings: partitioned tables', () => {
+  const PAYMENT: SourceSchema = {
+    columns: [col('payment_id', 'int4', 'integer'), col('customer_id', 'int4', 'integer'), col('amount', 'numeric', 'numeric(5,2)'), col('payment_date', 'timestamptz', 'timestamp with time zone')],
+    primaryKey: ['payment_date', 'payment_id'],
+    indexed: ['payment_date', 'customer_id'],
+    partitionKey: ['payment_date'],
+  };
+
+  it('PRIMARY KEY (payment_date, payment_id): the partition key, with payment_id as tiebreak', () => {
+    const p = plan(PAYMENT);
+    expect(p.cursor).toBe('payment_date');
+    expect(p.keyset).toStrictEqual({ time: 'payment_date', timeType: 'timestamptz', tiebreak: 'payment_id', tiebreakType: 'integer' });
+    expect(p.layout.orderBy).toStrictEqual(['payment_date', 'payment_id']);
+    expect(planWarnings(PAYMENT, p)).toStrictEqual([]);
+  });
+
+  it('without partition info, the timestamp leading the key', () => {
+    expect(chooseCursor({ ...PAYMENT, partitionKey: [] }, 't')).toBe('payment_date');
+  });
+
+  it('an integer key column with an index comes first', () => {
+    expect(chooseCursor({ ...PAYMENT, indexed: [...PAYMENT.indexed!, 'payment_id'] }, 't')).toBe('payment_id');
+  });
+
+  it('an integer partition key', () => {
+    const schema: SourceSchema = { columns: [col('tenant', 'int4', 'integer'), col('code', 'text')], primaryKey: ['code', 'tenant'], indexed: ['code'], partitionKey: ['tenant'] };
+    expect(chooseCursor(schema, 't')).toBe('tenant');
+  });
+
+  it('warns when the cursor leads no index', () => {
+    const p = plan(PAYMENT, { cursor: 'payment_id' });
+    expect(p.layout.orderBy).toStrictEqual(['payment_id', 'payment_date']);
+    expect(planWarnings(PAYMENT, p)).toStrictEqual([
+      'table t: no index starts with the cursor "payment_id" (on every partition), so every chunk scans the whole table; create one (CREATE INDEX ON ... ("payment_id")) or choose an indexed cursor in the config file',
+    ]);
+    expect(planWarnings({ ...PAYMENT, partitionKey: [] }, plan(PAYMENT, { cursor: 'customer_id', engine: 'MergeTree' }))).toStrictEqual([]);
+    // Indexes not known (an old caller): no warning.
+    expect(planWarnings({ ...PAYMENT, indexed: undefined }, p)).toStrictEqual([]);
   });
 });

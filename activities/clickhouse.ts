@@ -212,8 +212,12 @@ export async function lastCursorAfter(ch: ClickHouseTarget, plan: TablePlan, aft
 
 /** Makes earlier checkpoints of this table stop counting; the next checkpoint is a second later. */
 export async function writeResetMarker(ch: ClickHouseTarget, key: string): Promise<void> {
+  // synced_at has whole seconds and rows of the marker's second count after
+  // it: checkpoints written in that second before the marker (a destination
+  // dropped right after a sync) would still count, and the sync's own next
+  // checkpoints must not share it either. So the marker gets a second of its own.
+  await new Promise((r) => setTimeout(r, 1100));
   await insertSyncControl(ch, { key, lastMaxId: '0', afterId: null, rows: 0, workflowId: RESET_MARKER });
-  // synced_at has whole seconds: the sync's own checkpoints must not share the marker's.
   await new Promise((r) => setTimeout(r, 1100));
 }
 

@@ -19,12 +19,14 @@ export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
     application_name: 'pg2ch',
     max,
     connectionTimeoutMillis: 10_000,
-  });
+    // Awaited before the client is handed out, so it never runs beside its
+    // first user's query; a failure fails that checkout like a failed connect.
+    onConnect: async (client: pg.PoolClient) => {
+      await client.query(PIN_IF_PRESENT_SQL);
+    },
+  } as pg.PoolConfig);
   // An idle connection dropped by a restarting server must not crash the worker.
   pool.on('error', () => {});
-  // Queued before any query of the new client's first user; a failure here
-  // (the connection dropping) surfaces on that query instead.
-  pool.on('connect', (client) => void client.query(PIN_IF_PRESENT_SQL).catch(() => {}));
   return pool;
 }
 

@@ -32,9 +32,14 @@ const NARROW_PARTS = 10;
 /** Reported per segment at most: a destination that differs everywhere needs no more to be diagnosed. */
 export const MAX_MISMATCHES = 100;
 
-/** A range's rows as PostgreSQL's COPY renders them for the insert. */
+/**
+ * A range's rows as PostgreSQL's COPY renders them for the insert, in the
+ * documented forms: a database or role whose bytea_output is escape must not
+ * make both sides agree on text that is not the hex form pg2ch stores.
+ */
 export async function pgRangeText(db: Pool | PoolClient, plan: TablePlan, range: ChunkRange): Promise<string> {
   return onConnection(db, async (client) => {
+    await client.query(`SET bytea_output = 'hex'`);
     const chunks: Buffer[] = [];
     for await (const c of client.query(copyTo(copyStatement(plan, range)))) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('utf8');

@@ -25,48 +25,121 @@ export function unescapeField(field: string): string {
 }
 
 const NULL_FIELD = '\\N';
-/** Marks NULL apart from every string, the text "\N" included. */
-const NULL_CANON = '\u0001NULL';
+/** A field that cannot be read as its type (an array cut short) is compared as its text, apart from every value read. */
+const UNREADABLE = '\u0000';
 
 function stripZeros(n: string): string {
   return n.includes('.') ? n.replace(/0+$/, '').replace(/\.$/, '') : n;
 }
 
-/**
- * A float by its value: a Float32 as the float32 the text denotes (the old
- * server is sent the exact decimal value, and prints the shortest text back).
- * NaN is sent to old servers inside arrays as -nan (PostgreSQL's NaN has no sign).
- */
-function canonicalFloat(field: string, float32: boolean): string {
-  const v = field.toLowerCase();
-  if (v === 'nan' || v === '-nan' || v === 'inf' || v === '-inf' || v === '+inf') return v.replace(/^-nan$/, 'nan').replace('+', '');
-  return String(float32 ? Math.fround(Number(field)) : Number(field));
+/** The type a value has inside Nullable(...) and LowCardinality(...). */
+function bareType(chType: string): string {
+  let t = chType.trim();
+  for (let m = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(t); m; m = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(t)) t = m[1]!.trim();
+  return t;
 }
 
-/** One field in the form both engines agree on, for a column of this ClickHouse type. */
-export function canonicalField(chType: string, field: string): string {
-  if (field === NULL_FIELD) return NULL_CANON;
-  const type = chType.replace(/^Nullable\((.*)\)$/, '$1');
-  if (type.startsWith('DateTime') || type.startsWith('Decimal')) {
-    // Old servers print the epoch itself as zeros.
-    if (field === '0000-00-00 00:00:00') return '1970-01-01 00:00:00';
-    // 12:00:00.5 and 12:00:00.500000; 1.50 and 1.5
-    return stripZeros(field);
+/** One value (unescaped) in the form both engines agree on, for a value of this bare ClickHouse type. */
+function canonicalValue(type: string, v: string): string {
+  if (type.startsWith('DateTime')) {
+    // Old servers print the epoch itself as zeros; a clamped timestamptz may carry UTC's offset.
+    if (v === '0000-00-00 00:00:00') return '1970-01-01 00:00:00';
+    // 12:00:00.5 and 12:00:00.500000
+    return stripZeros(v.replace(/\+00(?::00)?$/, ''));
   }
-  if (type.startsWith('Float')) return canonicalFloat(field, type === 'Float32');
-  // Old servers are sent float digits they read exactly, more than they print back.
-  const floats = /^Array\((?:Nullable\()?Float(32|64)\)?\)$/.exec(type);
-  if (floats) return field.replace(/[^[\],]+/g, (v) => (v === 'NULL' ? v : canonicalFloat(v, floats[1] === '32')));
-  if (type === 'Bool') return field === 't' || field === 'true' || field === '1' ? 'true' : 'false';
-  if (type === 'UUID') return field.toLowerCase();
-  return unescapeField(field);
+  // 18.16 prints the day of the epoch as zeros too.
+  if (type.startsWith('Date')) return v === '0000-00-00' ? '1970-01-01' : v;
+  // 1.50 and 1.5
+  if (type.startsWith('Decimal')) return stripZeros(v);
+  if (type.startsWith('Float')) {
+    const l = v.toLowerCase().replace(/^\+/, '');
+    if (l === 'nan' || l === '-nan') return 'nan';
+    if (l === 'inf' || l === 'infinity') return 'inf';
+    if (l === '-inf' || l === '-infinity') return '-inf';
+    // 1e+20 and 100000000000000000000; -0 and 0 are one value. Float32 is
+    // printed by each engine in the fewest digits that read back as that
+    // float (2.6227999e+09 and 2622800000), so it is compared as a float.
+    const n = type.startsWith('Float32') ? Math.fround(Number(v)) : Number(v);
+    return v.trim() === '' || Number.isNaN(n) ? `${UNREADABLE}${v}` : String(n);
+  }
+  if (type === 'Bool') return v === 't' || v === 'true' || v === '1' ? 'true' : 'false';
+  if (type === 'UUID') return v.toLowerCase();
+  return v;
+}
+
+/**
+ * Reads ClickHouse array text from `at`, as ClickHouse reads it: quoted
+ * elements take backslash escapes and a doubled quote ('it''s', which
+ * PostgreSQL's rendering writes, and 'it\'s', which ClickHouse prints),
+ * other elements run to the next comma or bracket. Elements in canonical
+ * form, NULL as null; undefined where the text is not an array.
+ */
+function readArray(type: string, text: string, at: number): { values: Array<string | null>; end: number } | undefined {
+  const elem = /^Array\((.*)\)$/.exec(type);
+  if (!elem || text[at] !== '[') return undefined;
+  const elemType = bareType(elem[1]!);
+  const values: Array<string | null> = [];
+  let i = at + 1;
+  const skipSpace = () => {
+    while (text[i] === ' ') i++;
+  };
+  skipSpace();
+  if (text[i] === ']') return { values, end: i + 1 };
+  for (;;) {
+    skipSpace();
+    if (text[i] === '[') {
+      const inner = readArray(elemType, text, i);
+      if (!inner) return undefined;
+      values.push(JSON.stringify(inner.values));
+      i = inner.end;
+    } else if (text[i] === "'") {
+      let v = '';
+      for (i++; ; i++) {
+        if (i >= text.length) return undefined;
+        const c = text[i]!;
+        if (c === '\\' && i + 1 < text.length) v += ESCAPES[text[++i]!] ?? text[i]!;
+        else if (c === "'" && text[i + 1] === "'") v += text[++i]!;
+        else if (c === "'") break;
+        else v += c;
+      }
+      i++;
+      values.push(canonicalValue(elemType, v));
+    } else {
+      const start = i;
+      while (i < text.length && text[i] !== ',' && text[i] !== ']') i++;
+      const token = text.slice(start, i).trim();
+      if (token === '') return undefined;
+      values.push(token === 'NULL' ? null : canonicalValue(elemType, token));
+    }
+    skipSpace();
+    if (text[i] === ',') i++;
+    else if (text[i] === ']') return { values, end: i + 1 };
+    else return undefined;
+  }
+}
+
+/**
+ * One field in the form both engines agree on, for a column of this
+ * ClickHouse type; null for NULL. Arrays are compared element by element,
+ * each element as a value of its type.
+ */
+export function canonicalField(chType: string, field: string): string | null {
+  if (field === NULL_FIELD) return null;
+  const type = bareType(chType);
+  if (type.startsWith('Array(')) {
+    // ClickHouse reads an array straight from the escaped field, and prints it the same way.
+    const arr = readArray(type, field, 0);
+    return arr && arr.end === field.length ? JSON.stringify(arr.values) : `${UNREADABLE}${field}`;
+  }
+  return canonicalValue(type, unescapeField(field));
 }
 
 /** 64 bits of a row's MD5, over its canonical fields. */
 export function rowHash(chTypes: string[], line: string): bigint {
   const fields = line.split('\t');
   if (fields.length !== chTypes.length) throw new Error(`a row has ${fields.length} fields where ${chTypes.length} columns were expected`);
-  const canon = fields.map((f, i) => canonicalField(chTypes[i]!, f)).join('\u0000');
+  // JSON keeps NULL, the text "\N" and any separator apart.
+  const canon = JSON.stringify(fields.map((f, i) => canonicalField(chTypes[i]!, f)));
   return createHash('md5').update(canon, 'utf8').digest().readBigUInt64BE(0);
 }
 

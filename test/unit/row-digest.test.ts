@@ -40,6 +40,53 @@ describe('canonicalField', () => {
   });
 });
 
+describe('canonicalField: what verify got wrong', () => {
+  const same = (type: string, a: string, b: string) => expect(canonicalField(type, a)).toBe(canonicalField(type, b));
+  const differ = (type: string, a: string, b: string) => expect(canonicalField(type, a)).not.toBe(canonicalField(type, b));
+  it("reads the old server's 0000-00-00 as the day of the epoch", () => {
+    same('Date', '0000-00-00', '1970-01-01');
+    same('Nullable(Date)', '0000-00-00', '1970-01-01');
+    differ('Date', '0000-00-00', '1970-01-02');
+  });
+  it("reads a timestamp carrying UTC's offset (a clamped timestamptz) as that time", () => {
+    same("DateTime64(6, 'UTC')", '2299-12-31 23:59:59.999999+00', '2299-12-31 23:59:59.999999');
+    differ("DateTime64(6, 'UTC')", '2299-12-31 23:59:59.999999+05', '2299-12-31 23:59:59.999999');
+  });
+  it('reads array elements as ClickHouse does: a doubled quote and an escaped one are one quote', () => {
+    const t = 'Array(Nullable(String))';
+    // PostgreSQL's rendering doubles quotes, ClickHouse prints them escaped; COPY and ClickHouse both escape \ and tab.
+    same(t, String.raw`['it''s','a\\b','tab\tx',NULL]`, String.raw`['it\'s','a\\b','tab\tx',NULL]`);
+    differ(t, String.raw`['it''s']`, String.raw`['it''''s']`);
+    // A bytea element that lost its backslash is a difference.
+    differ(t, String.raw`['\\x01']`, String.raw`['x01']`);
+    differ(t, '[NULL]', "['NULL']");
+    differ(t, '[]', "['']");
+    differ(t, "['a,b']", "['a','b']");
+    same(t, "['a', 'b']", "['a','b']");
+  });
+  it('compares array elements as values of their type', () => {
+    same('Array(Nullable(Decimal(12, 4)))', '[1.2000,NULL,10]', '[1.2,NULL,10]');
+    differ('Array(Nullable(Decimal(12, 4)))', '[1.2]', '[1.21]');
+    differ('Array(Nullable(Decimal(12, 4)))', '[10]', '[1]');
+    same('Array(Nullable(Float64))', '[1e+20,-0,nan,-inf]', '[100000000000000000000,0,nan,-inf]');
+    differ('Array(Nullable(Float64))', '[0.1]', '[0.10000000000000002]');
+    // Float32: the fewest digits that read back as the float, chosen differently.
+    same('Nullable(Float32)', '2.6227999e+09', '2622800000');
+    same('Array(Nullable(Float32))', '[3.4028235e+38,-3.4399208e+07]', '[3.4028235e38,-34399210]');
+    differ('Float32', '1.1754944e-38', '1.1754945e-38');
+    same("Array(Nullable(DateTime64(6, 'UTC')))", "['2020-01-01 00:00:00.5','2020-01-01 00:00:00']", "['2020-01-01 00:00:00.500000','2020-01-01 00:00:00.000000']");
+    same('Array(Nullable(Date))', "['0000-00-00']", "['1970-01-01']");
+    same('Array(Nullable(UUID))', "['AB000000-0000-0000-0000-000000000000']", "['ab000000-0000-0000-0000-000000000000']");
+    differ('Array(Nullable(Bool))', '[true,false]', '[false,true]');
+    same('Array(Array(Nullable(Decimal(5, 2))))', '[[1.50],[]]', '[[1.5],[]]');
+    differ('Array(Array(Nullable(Decimal(5, 2))))', '[[1.5],[]]', '[[],[1.5]]');
+  });
+  it('keeps an array cut short apart from every whole one, without failing', () => {
+    differ('Array(Nullable(String))', "['abc", "['abc']");
+    differ('Array(Nullable(String))', '[1,', '[1]');
+  });
+});
+
 describe('digestTsv', () => {
   const types = ['Int64', 'String'];
   it('is independent of row order and counts rows, min and max', () => {
@@ -47,6 +94,11 @@ describe('digestTsv', () => {
     const b = digestTsv(types, 0, '3\tz\n1\tx\n2\ty\n');
     expect(sameDigest(a, b)).toBe(true);
     expect(a).toMatchObject({ rows: 3, minId: '1', maxId: '3' });
+  });
+  it('keeps NULL apart from text that looks like its marker, and fields apart', () => {
+    expect(sameDigest(digestTsv(types, 0, '1\t\\N\n'), digestTsv(types, 0, '1\t\u0001NULL\n'))).toBe(false);
+    const three = ['Int64', 'String', 'String'];
+    expect(sameDigest(digestTsv(three, 0, '1\ta\u0000\tb\n'), digestTsv(three, 0, '1\ta\t\u0000b\n'))).toBe(false);
   });
   it('changes with any value, a missing row or a duplicate', () => {
     const base = digestTsv(types, 0, '1\tx\n2\ty\n');

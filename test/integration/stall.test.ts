@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from '../support/cli';
-import { envFor, pgPool, services, startWorker, type RunningWorker } from '../support/harness';
+import { envFor, firstValue, pgPool, serverClickHouse, services, startWorker, type RunningWorker } from '../support/harness';
 
 /** A TCP server that accepts every connection and never sends a byte: the worst kind of wrong address. */
 async function silentServer(): Promise<{ port: number; close: () => Promise<void> }> {
@@ -24,6 +24,20 @@ async function silentServer(): Promise<{ port: number; close: () => Promise<void
 
 const seconds = (ms: number) => Math.round(ms / 1000);
 
+/** The suite's ClickHouse server as its test-only user whose profile caps max_memory_usage (devstack/clickhouse-server.ts). */
+function lowMemoryUrl(): string {
+  const url = new URL(services().clickhouseUrl);
+  url.username = `${url.username}_low_memory`;
+  return url.toString().replace(/\/$/, '');
+}
+
+/** A table of `rows` rows of `width` characters each: the chunk's bytes, not its row count, decide its memory in ClickHouse. */
+async function wideRows(pool: pg.Pool, table: string, rows: number, width: number): Promise<void> {
+  await pool.query(`DROP TABLE IF EXISTS ${table}`);
+  await pool.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, body text NOT NULL)`);
+  await pool.query(`INSERT INTO ${table} SELECT g, repeat(md5(g::text), $1::int / 32) FROM generate_series(1, $2::int) g`, [width, rows]);
+}
+
 describe('never stall in silence', () => {
   let pool: pg.Pool;
   const procs: CliRun[] = [];
@@ -36,6 +50,50 @@ describe('never stall in silence', () => {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
     for (const w of workers) await w.stop();
     await pool?.end();
+  });
+
+  describe('a chunk too big for ClickHouse memory', () => {
+    let env: Record<string, string>;
+    beforeAll(async () => {
+      env = { ...envFor('server', 'it_stall_mem', 'it-stall-mem'), CLICKHOUSE_URL: lowMemoryUrl() };
+      workers.push(await startWorker(env));
+    });
+
+    it('is copied again in halves, and every row arrives', async () => {
+      // ~220 bytes a row: 100,000 rows pass the user's 40 MB max_memory_usage on no server; 25,000 do.
+      await wideRows(pool, 'mem_halving', 130_000, 200);
+      const started = Date.now();
+      const run = runCli(['sync', 'mem_halving', '--once', '--chunk-rows', '100000'], env);
+      procs.push(run);
+      const done = await run.exit;
+      expect(done.code, run.stderr()).toBe(0);
+      const chunks = Number(/synced mem_halving: 130000 rows copied in (\d+) chunks/.exec(run.stdout())?.[1]);
+      // Two chunks of 100,000 would have been all; halving makes more.
+      expect(chunks, run.stdout()).toBeGreaterThanOrEqual(3);
+      expect(seconds(Date.now() - started)).toBeLessThan(170);
+      const ch = serverClickHouse({ ...env, CLICKHOUSE_URL: services().clickhouseUrl });
+      try {
+        expect(await firstValue(ch, `SELECT toString(count()) AS n FROM it_stall_mem.mem_halving FINAL`)).toBe('130000');
+        expect(await firstValue(ch, `SELECT toString(uniqExact(id)) AS n FROM it_stall_mem.mem_halving`)).toBe('130000');
+        const sum = (await pool.query(`SELECT sum(length(body))::text AS n FROM mem_halving`)).rows[0].n;
+        expect(await firstValue(ch, `SELECT toString(sum(length(body))) AS n FROM it_stall_mem.mem_halving FINAL`)).toBe(sum);
+      } finally {
+        await ch.close();
+      }
+    });
+
+    it('stops, when even the smallest chunk is too big, naming the limit and the setting', async () => {
+      // 50 KB a row: 1,000 rows (the floor) are 50 MB, over the 40 MB limit.
+      await wideRows(pool, 'mem_never', 1_200, 50_000);
+      const started = Date.now();
+      const run = runCli(['sync', 'mem_never', '--once', '--chunk-rows', '1200'], env);
+      procs.push(run);
+      const done = await run.exit;
+      expect(done.code).toBe(1);
+      const lines = run.stderr().trim().split('\n');
+      expect(lines.at(-1)).toMatch(/^pg2ch: sync of mem_never failed: a chunk of 1000 rows of mem_never \(cut from 1200\) is still too big for ClickHouse: raise max_memory_usage .*CLICKHOUSE_URL.*, or set chunkRows \(--chunk-rows\) below 1000; ClickHouse said: Code: 241/);
+      expect(seconds(Date.now() - started)).toBeLessThan(170);
+    });
   });
 
   it('a CLICKHOUSE_URL that accepts connections and never answers fails the worker with a line naming it', async () => {

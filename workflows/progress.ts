@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
 import type { CursorRange } from '../core/ranges';
+import type { RetryInfo } from '../core/stall';
 
 /** Counters of one copy; carried across continue-as-new. */
 export interface CopyTotals {
@@ -50,6 +51,8 @@ export interface Progress {
   lastProgressAt?: number;
   /** Chunks are copied smaller than configured because a full one was too big for ClickHouse. */
   chunkRows?: { now: number; configured: number; reason: string };
+  /** Added by the CLI from describe() (never by the workflow): the activity Temporal is retrying. */
+  retry?: RetryInfo;
 }
 
 export const progressQuery = defineQuery<Progress>('progress');

@@ -1,4 +1,5 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CHUNK_TOO_BIG, isChunkTooBig } from '../core/chunk-size';
 import { classify } from '../core/errors';
 
 /**
@@ -13,15 +14,26 @@ export function toFailure(err: unknown, secrets: readonly string[]): Error {
   return c.retryable ? ApplicationFailure.retryable(c.message, c.type) : ApplicationFailure.nonRetryable(c.message, c.type);
 }
 
+/**
+ * For the chunk copy: an insert too big for ClickHouse fails at once, not
+ * retryable and typed ChunkTooBig, so the workflow copies the range in
+ * smaller chunks instead of Temporal retrying the same size.
+ */
+export function toChunkFailure(err: unknown, secrets: readonly string[]): Error {
+  if (!isChunkTooBig(err)) return toFailure(err, secrets);
+  return ApplicationFailure.nonRetryable(classify(err, secrets).message, CHUNK_TOO_BIG);
+}
+
 export function withFailures<A extends unknown[], R>(
   secrets: readonly string[],
   fn: (...args: A) => Promise<R>,
+  convert: (err: unknown, secrets: readonly string[]) => Error = toFailure,
 ): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);
     } catch (err) {
-      throw toFailure(err, secrets);
+      throw convert(err, secrets);
     }
   };
 }

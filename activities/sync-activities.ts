@@ -10,7 +10,7 @@ import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { countRange, insertSettings, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
+import { toChunkFailure, withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
 import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
@@ -387,7 +387,7 @@ export function createActivities(deps: ActivityDeps) {
     prepareTable: withFailures(secrets, prepareTable),
     planBackfill: withFailures(secrets, planBackfill),
     readChunk: withFailures(secrets, readChunk),
-    insertBatch: withFailures(secrets, insertBatch),
+    insertBatch: withFailures(secrets, insertBatch, toChunkFailure),
     checkpoint: withFailures(secrets, checkpoint),
     /** For `pg2ch status`: read through the worker, which holds the embedded engine. */
     planVerify: withFailures(secrets, planVerify),

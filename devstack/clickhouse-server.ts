@@ -14,6 +14,9 @@ export interface LocalClickHouse {
   stop(): Promise<void>;
 }
 
+/** max_memory_usage of the test-only user <user>_low_memory. */
+export const LOW_MEMORY_BYTES = 40_000_000;
+
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
@@ -32,9 +35,14 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
     join(opts.dir, 'users.xml'),
     `<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>8000000000</max_memory_usage></default></profiles>
+  <profiles>
+    <default><max_memory_usage>8000000000</max_memory_usage></default>
+    <!-- Tests only: small queries pass, a big chunk's insert hits the memory limit (241). -->
+    <low_memory><max_memory_usage>${LOW_MEMORY_BYTES}</max_memory_usage></low_memory>
+  </profiles>
   <users>
     <${opts.user}><password>${xmlEscape(opts.password)}</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></${opts.user}>
+    <${opts.user}_low_memory><password>${xmlEscape(opts.password)}</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>low_memory</profile><quota>default</quota></${opts.user}_low_memory>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>

@@ -176,12 +176,36 @@ async function serverVersion(client: ClickHouseClient, kind: ClickHouseConfig['k
   }
 }
 
-/** Connects, reads the server version to decide what SQL it understands, and creates the database. */
-export async function connectClickHouse(cfg: ClickHouseConfig): Promise<ClickHouseTarget> {
-  const { client, rawInsert } = createClickHouseClient(cfg);
+/**
+ * How long connecting waits for ClickHouse to answer its first queries. The
+ * client's request_timeout stays long for streaming inserts of big chunks;
+ * a server that accepts connections and never answers must still fail the
+ * worker's start within this bound, not after request_timeout.
+ */
+export const CLICKHOUSE_CONNECT_TIMEOUT_MS = 15_000;
+
+/** Rejects with `message` when `work` has not settled within `ms`. */
+export async function withinTimeout<T>(ms: number, message: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
   try {
-    const version = await serverVersion(client, cfg.kind);
-    const caps = { ...capabilitiesFor(version), arraysReadEscaped: await readsArraysEscaped(client) };
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Connects, reads the server version to decide what SQL it understands, and creates the database. */
+export async function connectClickHouse(cfg: ClickHouseConfig, timeoutMs = CLICKHOUSE_CONNECT_TIMEOUT_MS): Promise<ClickHouseTarget> {
+  const { client, rawInsert } = createClickHouseClient(cfg);
+  const connect = async () => ({ ...capabilitiesFor(await serverVersion(client, cfg.kind)), arraysReadEscaped: await readsArraysEscaped(client) });
+  try {
+    // The embedded engine answers in-process (opening a big data directory may take a while).
+    // CREATE DATABASE ... ON CLUSTER may wait for every replica: not bounded here.
+    const caps =
+      cfg.kind === 'server'
+        ? await withinTimeout(timeoutMs, `no answer within ${Math.round(timeoutMs / 1000)} s (the port accepts connections but never replies); check that CLICKHOUSE_URL names a ClickHouse HTTP port`, connect())
+        : await connect();
     await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
     return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert };
   } catch (err) {

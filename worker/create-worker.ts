@@ -2,7 +2,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ClickHouseTarget } from '../activities';
 import { secretsOf, type WorkerConfig } from '../core/config';
 import { classify } from '../core/errors';
-import { connectClickHouse, createPgPool } from './connections';
+import { connectClickHouse, createPgPool, withinTimeout } from './connections';
 import { loadWorkflowBundle } from './workflow-bundle';
 
 export interface Pg2chWorker {
@@ -19,6 +19,8 @@ export interface WorkerOptions {
   clickhouse?: ClickHouseTarget;
   afterInsert?: () => void;
 }
+
+const TEMPORAL_CONNECT_TIMEOUT_MS = 15_000;
 
 export class StartupError extends Error {}
 
@@ -41,7 +43,8 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
   const connection = await step(
     `cannot reach Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS)`,
     secrets,
-    () => NativeConnection.connect({ address: config.temporal.address }),
+    // Bounded like ClickHouse's connect: an address that accepts and never answers must not hang the start.
+    () => withinTimeout(TEMPORAL_CONNECT_TIMEOUT_MS, `no answer within ${TEMPORAL_CONNECT_TIMEOUT_MS / 1000} s`, NativeConnection.connect({ address: config.temporal.address })),
   );
   const worker = await Worker.create({
     connection,

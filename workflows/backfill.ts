@@ -12,7 +12,7 @@ import { backfillPartitionId } from '../core/workflow-ids';
 import { planBackfill, prepareTable } from './activity-proxies';
 import type { TableSettings } from '../core/table-settings';
 import { copyChunks } from './chunk-loop';
-import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Progress, type Stage } from './progress';
+import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Live, type Progress, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
 import { DEFAULT_CHUNK_ROWS } from './sync-table';
 
@@ -184,11 +184,11 @@ export async function backfillTable(input: BackfillInput): Promise<BackfillResul
 export async function backfillPartition(input: PartitionInput): Promise<PartitionResult> {
   const totals = input.totals ?? newTotals(Date.now());
   totals.expectedRows ??= input.partition.estimatedRows;
-  const live: { stage: Stage; currentRange: CursorRange | null } = { stage: 'readChunk', currentRange: null };
+  const live: Live = { stage: 'readChunk', currentRange: null, movedAt: Date.now() };
   const progress = () => progressOf('partition', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
   const report = parentReporter(totals);
-  const { more } = await copyChunks({
+  const { more, chunkRows } = await copyChunks({
     plan: input.plan,
     from: totals.lastId ?? input.partition.afterId,
     upTo: input.partition.toId,
@@ -202,7 +202,7 @@ export async function backfillPartition(input: PartitionInput): Promise<Partitio
       report();
     },
   });
-  if (more) await continueAsNew<typeof backfillPartition>({ ...input, totals });
+  if (more) await continueAsNew<typeof backfillPartition>({ ...input, chunkRows, totals });
   upsertMemo({ rows: totals.rows, chunks: totals.chunks });
   return { ...totals, elapsedMs: Date.now() - totals.startedAt };
 }

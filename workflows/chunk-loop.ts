@@ -1,8 +1,10 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { patched, workflowInfo } from '@temporalio/workflow';
+import { CHUNK_TOO_BIG, chunkTooBigMessage, smallerChunk } from '../core/chunk-size';
 import { nextCovered, type CursorRange } from '../core/ranges';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { checkpoint, insertBatch, readChunk } from './activity-proxies';
-import type { CopyTotals, Stage } from './progress';
+import type { CopyTotals, Live } from './progress';
 
 /** Keeps history well below Temporal's limits whatever the table size. */
 export const MAX_CHUNKS_PER_RUN = 200;
@@ -26,7 +28,7 @@ export interface ChunkLoop {
   /** Ranges already copied by backfills: jumped over, never copied twice. */
   covered: CursorRange[];
   totals: CopyTotals;
-  live: { stage: Stage; currentRange: CursorRange | null };
+  live: Live;
   /** After each checkpoint. */
   onCheckpoint?: () => void;
 }
@@ -46,8 +48,21 @@ interface Step {
  * that is not in ClickHouse. Returns where it stopped and whether more is
  * left for a continue-as-new run.
  */
-export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean }> {
-  const { plan, chunkRows, totals, live } = loop;
+/** The reason of an insert ClickHouse refused for the chunk's size, or undefined for any other failure. */
+function tooBigReason(err: unknown): string | undefined {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === CHUNK_TOO_BIG ? err.cause.message : undefined;
+}
+
+/**
+ * A chunk too big for ClickHouse is copied again from the same position at
+ * half the size, down to a floor (core/chunk-size.ts); the size stays cut for
+ * the rest of the run, which returns it for the next one.
+ */
+export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean; chunkRows: number }> {
+  const { plan, totals, live } = loop;
+  let chunkRows = loop.chunkRows;
+  let checkEveryChunk = loop.checkEveryChunk;
+  live.movedAt ??= Date.now();
   const min = (a?: string, b?: string) => (a === undefined ? b : b === undefined ? a : BigInt(a) <= BigInt(b) ? a : b);
   const jump = (afterId: string | null, toId: string): Step => ({ range: { afterId, toId, rows: 0 }, jump: true });
 
@@ -76,7 +91,7 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean }> {
       const copy = step.jump
         ? Promise.resolve({ rows: 0, bytes: 0, skipped: false })
         : insertBatch.executeWithOptions({ summary: `copy ${plan.key} (${range.afterId ?? 'start'}, ${range.toId}]: ${range.rows} rows` }, [
-            { plan, range, resume: loop.checkEveryChunk || started < RESUME_WINDOW },
+            { plan, range, resume: checkEveryChunk || started < RESUME_WINDOW },
           ]);
       copy.catch(() => undefined); // awaited in order below; only silences the unhandled-rejection report
       inFlight.push({ step, copy });
@@ -94,11 +109,28 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean }> {
       // Start nothing more; copies already running finish (their chunks stay
       // past the watermark and the next run's resume check finds them).
       await Promise.allSettled([lastCheckpoint, ...inFlight.map((f) => f.copy)]);
-      throw err;
+      const reason = tooBigReason(err);
+      // Histories from before halving never hold a ChunkTooBig failure; the
+      // marker keeps this branch apart should this code change again.
+      if (reason === undefined || !patched('chunk-halving')) throw err;
+      const smaller = smallerChunk(chunkRows, loop.chunkRows);
+      if (smaller === undefined) throw ApplicationFailure.nonRetryable(chunkTooBigMessage(plan.key, chunkRows, loop.chunkRows, reason), CHUNK_TOO_BIG);
+      await lastCheckpoint;
+      chunkRows = smaller;
+      live.chunkRows = { now: chunkRows, configured: loop.chunkRows, reason };
+      // The failed chunk may be in ClickHouse in part, the ones after it
+      // whole: every chunk from here on is checked before it is inserted.
+      checkEveryChunk = true;
+      inFlight.length = 0;
+      next = await nextStep(head.step.range.afterId);
+      continue;
     }
     await lastCheckpoint;
     live.stage = 'checkpoint';
-    lastCheckpoint = checkpoint({ plan, range: head.step.range, rows: copied.rows }).then(() => loop.onCheckpoint?.());
+    lastCheckpoint = checkpoint({ plan, range: head.step.range, rows: copied.rows }).then(() => {
+      live.movedAt = Date.now();
+      loop.onCheckpoint?.();
+    });
     lastCheckpoint.catch(() => undefined);
     totals.rows += copied.rows;
     totals.bytes += copied.bytes;
@@ -109,5 +141,5 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean }> {
   await lastCheckpoint;
   live.stage = 'done';
   live.currentRange = null;
-  return { more: stopForNewRun && next !== null };
+  return { more: stopForNewRun && next !== null, chunkRows };
 }

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
 import type { CursorRange } from '../core/ranges';
+import type { RetryInfo } from '../core/stall';
 
 /** Counters of one copy; carried across continue-as-new. */
 export interface CopyTotals {
@@ -20,6 +21,16 @@ export interface CopyTotals {
 
 export type Stage = 'prepare' | 'plan' | 'readChunk' | 'insertBatch' | 'checkpoint' | 'done';
 
+/** Where a run is now; not carried across continue-as-new. */
+export interface Live {
+  stage: Stage;
+  currentRange: CursorRange | null;
+  /** Epoch ms of this run's last checkpoint (or its start): how long it has not moved. */
+  movedAt?: number;
+  /** Set when chunks were cut smaller after one was too big for ClickHouse. */
+  chunkRows?: { now: number; configured: number; reason: string };
+}
+
 /** What the `progress` query of every pg2ch workflow returns. */
 export interface Progress {
   kind: 'sync' | 'backfill' | 'partition' | 'verify' | 'status';
@@ -36,6 +47,12 @@ export interface Progress {
   rowsPerSecond: number;
   /** Backfills only. */
   partitions?: { total: number; done: number; running: number };
+  /** Epoch ms of the last checkpoint (or the run's start); absent from workflows started before it existed. */
+  lastProgressAt?: number;
+  /** Chunks are copied smaller than configured because a full one was too big for ClickHouse. */
+  chunkRows?: { now: number; configured: number; reason: string };
+  /** Added by the CLI from describe() (never by the workflow): the activity Temporal is retrying. */
+  retry?: RetryInfo;
 }
 
 export const progressQuery = defineQuery<Progress>('progress');
@@ -71,7 +88,7 @@ export function progressOf(
   kind: Progress['kind'],
   table: string,
   totals: CopyTotals,
-  live: { stage: Stage; currentRange: CursorRange | null },
+  live: Live,
   now: number,
 ): Progress {
   const elapsedMs = Math.max(0, now - totals.startedAt);
@@ -88,6 +105,8 @@ export function progressOf(
     currentRange: live.currentRange,
     elapsedMs,
     rowsPerSecond: elapsedMs > 0 ? Math.round((totals.rows * 1000) / elapsedMs) : 0,
+    lastProgressAt: live.movedAt ?? totals.startedAt,
+    ...(live.chunkRows ? { chunkRows: live.chunkRows } : {}),
   };
 }
 
@@ -104,5 +123,7 @@ export function detailsMarkdown(p: Progress): string {
   ];
   if (p.currentRange) lines.push(`- current range: (${p.currentRange.afterId ?? 'start'}, ${p.currentRange.toId}]`);
   if (p.partitions) lines.push(`- partitions: ${p.partitions.done} of ${p.partitions.total} done, ${p.partitions.running} running`);
+  if (p.chunkRows) lines.push(`- chunks cut to ${fmt(p.chunkRows.now)} rows (configured ${fmt(p.chunkRows.configured)}): ${p.chunkRows.reason}`);
+  if (p.lastProgressAt !== undefined) lines.push(`- last progress: ${new Date(p.lastProgressAt).toISOString()} (retries of a failing activity show under Pending Activities)`);
   return lines.join('\n');
 }

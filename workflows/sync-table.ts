@@ -11,7 +11,7 @@ import type { TableSettings } from '../core/table-settings';
 import { syncWorkflowId } from '../core/workflow-ids';
 import { prepareTable, recheckLate } from './activity-proxies';
 import { copyChunks } from './chunk-loop';
-import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Stage } from './progress';
+import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Live, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
 
 export { syncWorkflowId, progressQuery };
@@ -38,7 +38,7 @@ export const DEFAULT_CHUNK_ROWS = 500_000;
 export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const totals = input.totals ?? newTotals(Date.now());
-  const live: { stage: Stage; currentRange: { afterId: string | null; toId: string } | null } = { stage: 'prepare', currentRange: null };
+  const live: Live = { stage: 'prepare', currentRange: null, movedAt: Date.now() };
   const progress = () => progressOf('sync', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
 
@@ -53,8 +53,9 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
   }
   setCurrentDetails(detailsMarkdown(progress()));
   let more: boolean;
+  let cutTo: number;
   try {
-    ({ more } = await copyChunks({
+    ({ more, chunkRows: cutTo } = await copyChunks({
       plan,
       from: startAfter,
       chunkRows,
@@ -73,7 +74,8 @@ export async function syncTable(input: SyncTableInput): Promise<SyncResult> {
     if (isSourceChanged(err)) await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
     throw err;
   }
-  if (more) await continueAsNew<typeof syncTable>({ ...input, chunkRows, totals });
+  // A chunk size cut for ClickHouse's limits stays cut in the next run.
+  if (more) await continueAsNew<typeof syncTable>({ ...input, chunkRows: cutTo, totals });
   if (totals.lastId === null) totals.lastId = watermark;
   const result = { ...totals, table: plan.key, elapsedMs: Date.now() - totals.startedAt };
   upsertMemo({ rows: result.rows, chunks: result.chunks, lastId: result.lastId, elapsedMs: result.elapsedMs });

@@ -9,6 +9,8 @@ import { tableStatus } from '../../workflows/status';
 import { failureMessage } from '../failure-message';
 import { progressLine, queryProgress } from '../progress-view';
 import { workerPolling } from '../temporal-client';
+import { queueProblem, workflowHealth } from '../workflow-health';
+import { retryLine, type RetryInfo } from '../../core/stall';
 import { findSchedule } from './schedule';
 import { keyOf } from './sync';
 
@@ -17,6 +19,11 @@ export interface RunningWorkflow {
   type: string;
   startedAt: string;
   progress?: Progress;
+  taskQueue?: string;
+  /** Set when the workflow's task queue is not this command's, or no worker polls it. */
+  queueProblem?: string;
+  /** The activity Temporal is retrying for it. */
+  retry?: RetryInfo;
 }
 
 export interface StatusReport extends TableStatus {
@@ -53,7 +60,15 @@ export async function readStatusReport(client: Client, temporal: TemporalConfig,
   for (const t of tables) {
     const mine = running.filter((r) => r.table === t.table).map(({ table: _t, ...r }) => r);
     for (const r of mine) {
-      if (r.workflowId === syncWorkflowId(t.table)) r.progress = await queryProgress(client.workflow.getHandle(r.workflowId));
+      const handle = client.workflow.getHandle(r.workflowId);
+      if (r.workflowId === syncWorkflowId(t.table)) r.progress = await queryProgress(handle);
+      const health = await workflowHealth(client, temporal, handle);
+      if (health) {
+        r.taskQueue = health.taskQueue;
+        const problem = queueProblem(r.workflowId, health, temporal);
+        if (problem) r.queueProblem = problem;
+        if (health.retry) r.retry = health.retry;
+      }
     }
     const found = await findSchedule(client, t.table);
     const schedule = found && { cadence: found.cadence, paused: found.paused, next: found.nextRuns[0] };
@@ -80,7 +95,12 @@ export function formatStatus(reports: StatusReport[], now = Date.now()): string 
       lines.push(`  lag: ${r.lagRows} rows${r.lagSeconds === null ? '' : `, ${r.lagSeconds} s`} behind PostgreSQL (max id ${r.sourceMaxId ?? 'none'})`);
     }
     if (r.running.length === 0) lines.push('  running: nothing');
-    for (const w of r.running) lines.push(`  running: ${w.workflowId} (${w.type}) since ${w.startedAt}${w.progress ? `: ${progressLine(w.progress)}` : ''}`);
+    for (const w of r.running) {
+      lines.push(`  running: ${w.workflowId} (${w.type}) since ${w.startedAt}${w.progress ? `: ${progressLine(w.progress)}` : ''}`);
+      if (w.queueProblem) lines.push(`    task queue: ${w.queueProblem}`);
+      if (w.retry) lines.push(`    ${retryLine(w.retry)}`);
+      if (w.progress?.lastProgressAt !== undefined) lines.push(`    last progress: ${new Date(w.progress.lastProgressAt).toISOString()} (${ago(now - w.progress.lastProgressAt)})`);
+    }
     lines.push(
       r.schedule
         ? `  schedule: ${r.schedule.cadence}${r.schedule.paused ? ' (paused)' : ''}${r.schedule.next ? `, next ${r.schedule.next}` : ''}`

@@ -11,6 +11,8 @@ import { failureMessage } from '../failure-message';
 import { followProgress, throughput, type ProgressMode } from '../progress-view';
 import { ensureSearchAttributes } from '../search-attributes';
 import { pollerCount } from '../temporal-client';
+import { assertServed, workflowHealth } from '../workflow-health';
+import { stallWarnAfterMs } from '../../core/stall';
 import { tableSearchAttributes } from '../../workflows/search-attributes';
 
 export { syncWorkflowId };
@@ -22,6 +24,8 @@ export interface SyncOptions {
   progress?: ProgressMode;
   /** The table's settings from the config file. */
   settings?: TableSettings;
+  /** With --once: warn when nothing moved for this long (PG2CH_STALL_WARN_AFTER). */
+  stallAfterMs?: number;
 }
 
 /** A table argument's key; a malformed name is a usage error (exit 2), found before anything runs. */
@@ -72,6 +76,7 @@ async function launchSync(client: Client, temporal: TemporalConfig, key: string,
     ...tableSearchAttributes(key, indexed),
   });
   await assertHolder(handle, key, 'syncTable');
+  await assertServed(client, temporal, handle, warn);
   warn(`workflow ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${temporal.taskQueue}`);
   return handle;
 }
@@ -88,8 +93,9 @@ export async function startSync(
   const handle = await launchSync(client, temporal, key, opts, warn);
   await warnIfNoWorker(client, temporal, warn);
   if (!opts.once) return undefined;
+  const stallAfterMs = opts.stallAfterMs ?? stallWarnAfterMs(process.env);
   try {
-    return await followProgress(handle, handle.result(), opts.progress ?? 'plain', out);
+    return await followProgress(handle, handle.result(), opts.progress ?? 'plain', out, { health: () => workflowHealth(client, temporal, handle), stallAfterMs });
   } catch (err) {
     throw new UserError(`sync of ${key} failed: ${failureMessage(err)}`, 'SyncFailed');
   }

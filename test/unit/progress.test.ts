@@ -62,4 +62,12 @@ describe('backfillInput', () => {
     expect(() => backfillInput('t', { timeColumn: 'ts' })).toThrow(/only with --since/);
     expect(() => backfillInput('"unclosed', {})).toThrow(/unclosed double quote/);
   });
+  it('says when the copy last moved and that chunks were cut, in the Web UI and the plain line', () => {
+    const cut = progressOf('sync', 't', newTotals(0), { stage: 'insertBatch', currentRange: null, movedAt: Date.UTC(2026, 0, 2), chunkRows: { now: 250_000, configured: 500_000, reason: 'Code: 241' } }, 10);
+    expect(cut.lastProgressAt).toBe(Date.UTC(2026, 0, 2));
+    const md = detailsMarkdown(cut);
+    expect(md).toContain('- chunks cut to 250,000 rows (configured 500,000): Code: 241');
+    expect(md).toContain('- last progress: 2026-01-02T00:00:00.000Z');
+    expect(progressLine(cut)).toContain(', chunks cut to 250,000 rows (too big for ClickHouse at 500,000)');
+  });
 });

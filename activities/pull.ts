@@ -1,7 +1,7 @@
 import { Client, type PoolClient } from 'pg';
 import type { PostgresConfig } from '../core/config';
 import { UserError } from '../core/errors';
-import { chIdent, chQualified, chString, pgIdent } from '../core/quote';
+import { chIdent, chQualified, chString, pgIdent, postgresqlQuotesExactly } from '../core/quote';
 import { chRangeWhere } from './clickhouse';
 import { planWhere } from './postgres';
 import { pgTableRef } from '../core/table-name';
@@ -17,7 +17,8 @@ import type { ClickHouseTarget } from './deps';
  * It is used only where it is exact: every column of a type postgresql()
  * reads exactly, the database's default DateStyle ISO (the engine's own
  * connection gets the defaults, not pg2ch's session settings), and the
- * values a column cannot hold caught on the PostgreSQL side first.
+ * values a column cannot hold caught on the PostgreSQL side first, and
+ * only names postgresql() writes exactly in its query to PostgreSQL.
  */
 export async function chooseStrategy(
   setting: 'auto' | 'push' | 'pull',
@@ -27,14 +28,19 @@ export async function chooseStrategy(
 ): Promise<CopyStrategy> {
   if (setting === 'push') return 'push';
   const unsafe = plan.columns.find((c) => !c.pullSafe);
+  const misquoted = [plan.cursor, ...plan.columns.map((c) => c.name)].find((n) => !postgresqlQuotesExactly(n));
   let why: string | undefined;
   if (ch.kind !== 'embedded') why = 'it needs the embedded engine (CLICKHOUSE_URL unset)';
   else if (unsafe) why = `column ${JSON.stringify(unsafe.name)} (${unsafe.pgType}) is not read exactly by postgresql()`;
+  else if (!postgresqlQuotesExactly(plan.source.schema) || !postgresqlQuotesExactly(plan.source.name)) why = `the table's name ${NAME_POSTGRESQL_MISQUOTES}`;
+  else if (misquoted !== undefined) why = `the name of column ${JSON.stringify(misquoted)} ${NAME_POSTGRESQL_MISQUOTES}`;
   else if (!(await defaultDateStyleIsIso(pgSource))) why = "the database's default DateStyle is not ISO";
   if (!why) return 'pull';
   if (setting === 'pull') throw new UserError(`PG2CH_COPY_STRATEGY=pull is not possible for ${plan.key}: ${why}; use auto or push`, 'BadConfig');
   return 'push';
 }
+
+const NAME_POSTGRESQL_MISQUOTES = 'holds a double quote, a backslash or a control character, which postgresql() does not quote for PostgreSQL';
 
 /** DateStyle a new connection without pg2ch's options gets, as the engine's will. */
 async function defaultDateStyleIsIso(cfg: PostgresConfig): Promise<boolean> {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { parseError } from '@clickhouse/client';
 import { addColumnSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED } from '../core/ddl';
 import { decodePosition } from '../core/keyset';
 import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
-import { UserError } from '../core/errors';
+import { EmptyHttpAnswer, UserError } from '../core/errors';
 import { chIdent, chQualified, chString, intLiteral } from '../core/quote';
 import { mergeRanges, type CursorRange } from '../core/ranges';
 import type { ChunkRange, ColumnPlan, TablePlan } from '../core/types';
@@ -13,6 +14,18 @@ import type { ClickHouseTarget } from './deps';
 export async function queryRows<T>(ch: ClickHouseTarget, query: string): Promise<T[]> {
   const rs = await ch.client.query({ query, format: 'JSONEachRow' });
   return rs.json<T>();
+}
+
+/**
+ * Settings for a query reading this many columns of a MergeTree table. Each
+ * column's stream (two for a Nullable) gets a read buffer of
+ * max_read_buffer_size (1 MiB) for every part read: 1,500 columns took 18.16
+ * about 2 GB a part, over its 8 GB limit with a few parts. Buffers shrink so
+ * their sum stays near 256 MiB a part; compressed blocks still read whole.
+ */
+export function wideReadSettings(columns: number): { max_read_buffer_size?: string } {
+  const perStream = Math.floor(2 ** 28 / (2 * columns));
+  return perStream >= 2 ** 20 ? {} : { max_read_buffer_size: String(Math.max(2 ** 16, perStream)) };
 }
 
 /**
@@ -271,17 +284,65 @@ export async function insertTsv(
     });
     return;
   }
+  const columns = plan.columns.map((c) => chIdent(c.name));
+  if (ch.kind === 'server') {
+    await streamInsert(ch, `INSERT INTO ${chQualified(database, table)} (${columns.join(', ')}) FORMAT TabSeparated`, values, settings, abortSignal);
+    return;
+  }
   await ch.client.insert({
     table: chQualified(database, table),
-    columns: plan.columns.map((c) => chIdent(c.name)) as [string, ...string[]],
+    columns: columns as [string, ...string[]],
     format: 'TabSeparated',
     // The embedded connection decodes each Buffer on its own, which would cut
     // a multi-byte character straddling two chunks; strings from a stream
     // with an encoding are cut at character boundaries.
-    values: ch.kind === 'embedded' ? values.setEncoding('utf8') : values,
+    values: values.setEncoding('utf8'),
     abort_signal: abortSignal,
     clickhouse_settings: settings,
   });
+}
+
+/**
+ * An insert into a server with the query as the body's first line, the rows
+ * after it, streamed. The client's insert() puts the query, column list and
+ * all, in the URL, which servers cap (18.16: 16 kB, about 220 long column
+ * names) and refuse with an empty HTTP 400. In the body the query is bounded
+ * by max_query_size (256 KiB by default), more than PostgreSQL's 1,600
+ * columns of 63-byte names need; every server reads a body so when the URL
+ * names no query. The answer is checked here, so an empty one still says
+ * what happened.
+ */
+async function streamInsert(ch: ClickHouseTarget, query: string, rows: Readable, settings: Record<string, string>, abortSignal?: AbortSignal): Promise<void> {
+  const body = Readable.from(prefixed(Buffer.from(`${query}\n`), rows), { objectMode: false });
+  const answer = await ch.client
+    .exec({ query: '', values: body, clickhouse_settings: settings, abort_signal: abortSignal, ignore_error_response: true })
+    .catch((e: unknown) => {
+      throw closedMidRequest(e);
+    });
+  const chunks: Buffer[] = [];
+  for await (const c of answer.stream) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const status = answer.http_status_code;
+  const failed = status === undefined || status < 200 || status > 299 || answer.response_headers['x-clickhouse-exception-code'] !== undefined;
+  if (failed) throw text.trim() === '' ? new EmptyHttpAnswer(status) : parseError(text);
+  // A server that sent its headers early (progress headers) reports a later failure in the body.
+  if (/\bCode: \d+\b.*Exception/s.test(text)) throw parseError(text);
+}
+
+/**
+ * A server that refuses a request early closes the connection while the
+ * body is still being sent; its answer is then lost to the write's EPIPE or
+ * ECONNRESET. Still a network error (retried), saying what it may mean.
+ */
+function closedMidRequest(e: unknown): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (code !== 'EPIPE' && code !== 'ECONNRESET') return e;
+  return Object.assign(new Error(`ClickHouse closed the connection while the insert was being sent (${(e as Error).message}); it may have refused the request before reading it, see the server's log`), { code });
+}
+
+async function* prefixed(head: Buffer, rest: Readable): AsyncGenerator<Buffer> {
+  yield head;
+  yield* rest as AsyncIterable<Buffer>;
 }
 
 export async function writeCheckpoint(

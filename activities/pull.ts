@@ -2,7 +2,7 @@ import { Client, type PoolClient } from 'pg';
 import type { PostgresConfig } from '../core/config';
 import { UserError } from '../core/errors';
 import { PULL_SETTINGS, pullBlocker } from '../core/pg-session';
-import { chIdent, chQualified, chString, pgIdent } from '../core/quote';
+import { chIdent, chQualified, chString, pgIdent, postgresqlQuotesExactly } from '../core/quote';
 import { chRangeWhere } from './clickhouse';
 import { planWhere } from './postgres';
 import { pgTableRef } from '../core/table-name';
@@ -19,7 +19,8 @@ import type { ClickHouseTarget } from './deps';
  * reads exactly, no default of the role or the database that would change
  * what the engine reads or cut its read (the engine's own connection gets
  * those defaults, not pg2ch's session settings: see pullBlocker), and the
- * values a column cannot hold caught on the PostgreSQL side first.
+ * values a column cannot hold caught on the PostgreSQL side first,
+ * and only names postgresql() writes exactly in its query to PostgreSQL.
  */
 export async function chooseStrategy(
   setting: 'auto' | 'push' | 'pull',
@@ -29,14 +30,19 @@ export async function chooseStrategy(
 ): Promise<CopyStrategy> {
   if (setting === 'push') return 'push';
   const unsafe = plan.columns.find((c) => !c.pullSafe);
+  const misquoted = [plan.cursor, ...plan.columns.map((c) => c.name)].find((n) => !postgresqlQuotesExactly(n));
   let why: string | undefined;
   if (ch.kind !== 'embedded') why = 'it needs the embedded engine (CLICKHOUSE_URL unset)';
   else if (unsafe) why = `column ${JSON.stringify(unsafe.name)} (${unsafe.pgType}) is not read exactly by postgresql()`;
+  else if (!postgresqlQuotesExactly(plan.source.schema) || !postgresqlQuotesExactly(plan.source.name)) why = `the table's name ${NAME_POSTGRESQL_MISQUOTES}`;
+  else if (misquoted !== undefined) why = `the name of column ${JSON.stringify(misquoted)} ${NAME_POSTGRESQL_MISQUOTES}`;
   else why = pullBlocker(await defaultSettings(pgSource));
   if (!why) return 'pull';
   if (setting === 'pull') throw new UserError(`PG2CH_COPY_STRATEGY=pull is not possible for ${plan.key}: ${why}; use auto or push`, 'BadConfig');
   return 'push';
 }
+
+const NAME_POSTGRESQL_MISQUOTES = 'holds a double quote, a backslash or a control character, which postgresql() does not quote for PostgreSQL';
 
 /** PULL_SETTINGS as a new connection without pg2ch's options gets them, as the engine's will. */
 async function defaultSettings(cfg: PostgresConfig): Promise<Record<string, string>> {

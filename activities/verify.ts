@@ -4,7 +4,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { chIdent, chQualified } from '../core/quote';
 import { digestTsv, sameDigest, type RangeDigest } from '../core/row-digest';
 import type { ChunkRange, TablePlan } from '../core/types';
-import { chRangeWhere } from './clickhouse';
+import { chRangeWhere, wideReadSettings } from './clickhouse';
 import type { ClickHouseTarget } from './deps';
 import { chunkAfter, onConnection } from './postgres';
 import { copyStatement } from './serialize';
@@ -52,6 +52,7 @@ export async function chRangeText(ch: ClickHouseTarget, plan: TablePlan, range: 
   const rs = await ch.client.query({
     query: `SELECT ${plan.columns.map((c) => chIdent(c.name)).join(', ')} FROM ${chQualified(database, table)} WHERE ${chRangeWhere(plan.cursor, range)}`,
     format: 'TabSeparated',
+    clickhouse_settings: wideReadSettings(plan.columns.length),
   });
   return rs.text();
 }

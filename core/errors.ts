@@ -22,6 +22,32 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * An HTTP error from ClickHouse (or a proxy before it) whose body says
+ * nothing: the message names the status and its likely cause. 4xx but 408
+ * and 429 are refusals no retry changes; 5xx, 408 and 429 retry.
+ */
+export class EmptyHttpAnswer extends Error {
+  constructor(readonly status: number | undefined) {
+    super(`ClickHouse answered HTTP ${status ?? '(no status)'} with an empty body: ${emptyAnswerCause(status)}`);
+    this.name = 'EmptyHttpAnswer';
+  }
+
+  get retryable(): boolean {
+    return this.status === undefined || this.status >= 500 || this.status === 408 || this.status === 429;
+  }
+}
+
+function emptyAnswerCause(status: number | undefined): string {
+  if (status === 400) {
+    return "the request was refused before any SQL was read: its URL or headers may exceed the server's limit (16 kB on 18.16), or a proxy in front of ClickHouse refused it";
+  }
+  if (status === 401 || status === 403) return 'a proxy in front of ClickHouse refused the request; check its access rules and the credentials in CLICKHOUSE_URL';
+  if (status === 404) return "CLICKHOUSE_URL may name a path that is not ClickHouse's HTTP interface";
+  if (status === 413 || status === 414 || status === 431) return 'a proxy in front of ClickHouse found the request too large; raise its limit';
+  return 'the server or a proxy in front of it failed without saying why; see its log';
+}
+
 /** Prefix of the error a range guard in the COPY's SELECT raises (core/type-map.ts). */
 export const RANGE_ERROR_MARK = 'pg2ch out of range: ';
 
@@ -65,6 +91,15 @@ function memoryLimit(message: string): Classified {
   return { retryable: false, type: 'ClickHouseMemoryLimit', message: `ClickHouse ran out of memory for one chunk: ${message}; ${fix}` };
 }
 
+// PostgreSQL's errors inside the embedded engine's postgresql() arrive as
+// libpqxx exceptions (ClickHouse code 1001, otherwise retried). These are the
+// query's own faults: bad SQL or names, missing objects, permissions, values.
+// Broken connections, rollbacks and exhausted resources still retry.
+const PQXX_PERMANENT = new Set([
+  'syntax_error', 'undefined_column', 'undefined_table', 'undefined_function', 'insufficient_privilege',
+  'feature_not_supported', 'data_exception', 'invalid_sql_statement_name', 'conversion_error', 'argument_error', 'usage_error',
+]);
+
 function pgSqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
   // No SQLSTATE class starts with E; Node's errno codes (EPERM, EBUSY) all do.
@@ -106,8 +141,10 @@ function messageOf(err: unknown): string {
 export function classify(err: unknown, secrets: readonly string[] = []): Classified {
   const raw = messageOf(err);
   // Redact before cutting, so a secret straddling the cut cannot leak in part.
-  const message = firstLine(redact(raw, secrets));
+  // An empty message would leave a retrying activity with no reason shown.
+  const message = firstLine(redact(raw, secrets)) || `${(err as { name?: unknown })?.name ?? 'error'} without a message`;
   if (err instanceof UserError) return { retryable: false, type: err.type, message };
+  if (err instanceof EmptyHttpAnswer) return { retryable: err.retryable, type: 'ClickHouseHttp', message };
 
   const netCode = (err as { code?: unknown })?.code;
   if (typeof netCode === 'string' && NETWORK_CODES.has(netCode)) {
@@ -141,6 +178,15 @@ export function classify(err: unknown, secrets: readonly string[] = []): Classif
       return { retryable: false, type: 'PostgresData', message: `PostgreSQL ${state}: ${message}` };
     }
     return { retryable: true, type: 'PostgresError', message: `PostgreSQL ${state}: ${message}` };
+  }
+
+  const pqxx = /\bpqxx::(\w+): (?:(?:ERROR|FATAL):\s+)?(.*)$/.exec(message);
+  if (pqxx && PQXX_PERMANENT.has(pqxx[1]!)) {
+    return {
+      retryable: false,
+      type: 'PostgresPull',
+      message: `PostgreSQL refused the embedded engine's postgresql() query (${pqxx[1]}): ${pqxx[2]}; PG2CH_COPY_STRATEGY=push copies the table without postgresql()`,
+    };
   }
 
   const ch = clickhouseCode(err);

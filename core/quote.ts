@@ -34,6 +34,17 @@ export function intLiteral(value: string): string {
   return value;
 }
 
+/**
+ * Whether the embedded engine's postgresql() names this identifier exactly
+ * when it queries PostgreSQL. It writes "name" with backslash escapes (a"b
+ * as "a\"b", a tab as "\t"), which PostgreSQL does not read as escapes: a
+ * name with a double quote, a backslash or a control character is a syntax
+ * error or a column that does not exist. Every other name is written exactly.
+ */
+export function postgresqlQuotesExactly(name: string): boolean {
+  return !/["\\\x00-\x1f\x7f]/.test(name);
+}
+
 function assertNoNul(s: string): void {
   if (s.includes('\0')) throw new Error('identifiers and literals cannot contain NUL bytes');
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -60,10 +60,10 @@ export function pgPool(): pg.Pool {
 }
 
 /** A client of the ClickHouse server an env's CLICKHOUSE_URL names, for tests to look at what a sync wrote. */
-export function serverClickHouse(env: Record<string, string>): ClickHouseClient {
+export function serverClickHouse(env: Record<string, string>, settings?: ClickHouseSettings): ClickHouseClient {
   const cfg = readClickHouseConfig(env);
   if (cfg.kind !== 'server') throw new Error('expected a server');
-  return createClient({ url: cfg.url, username: cfg.username, password: cfg.password });
+  return createClient({ url: cfg.url, username: cfg.username, password: cfg.password, clickhouse_settings: settings });
 }
 
 /** The column `n` of a query's first row. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, RANGE_ERROR_MARK, redact, UserError } from '../../core/errors';
+import { classify, EmptyHttpAnswer, RANGE_ERROR_MARK, redact, UserError } from '../../core/errors';
 
 /** An Error carrying a `code`, the shape pg and @clickhouse/client throw. */
 function codedError(code: string, message: string): Error {
@@ -317,6 +317,67 @@ describe('classify: ClickHouse', () => {
       'ClickHouse rejected the credentials in CLICKHOUSE_URL: Code: 516. DB::Exception: pg2ch: Authentication failed: password *** is incorrect',
     );
     expect(c.message).not.toContain('s3cr3tCH');
+  });
+});
+
+describe('classify: the embedded engine reading PostgreSQL (postgresql())', () => {
+  // As the engine throws them (code 1001), captured from chdb 26.7 pulling columns named a"b and a\b.
+  const syntax = codedError(
+    '1001',
+    'pqxx::syntax_error: ERROR:  syntax error at or near "" FROM ""\nLINE 1: COPY (SELECT "id", "a\\"b" FROM "public"."t" WHERE ("id...\n                                ^\n. ',
+  );
+  const undefinedColumn = codedError(
+    '1001',
+    'pqxx::undefined_column: ERROR:  column "a\\\\b" does not exist\nLINE 1: COPY (SELECT "id", "a\\\\b" FROM "public"."t" WHERE ("id...\nHINT:  Perhaps you meant to reference the column "t.a\\b".\n. ',
+  );
+
+  it('a syntax error is non-retryable PostgresPull, with PostgreSQL\'s reason and the way around', () => {
+    expect(classify(syntax)).toStrictEqual({
+      retryable: false,
+      type: 'PostgresPull',
+      message: `PostgreSQL refused the embedded engine's postgresql() query (syntax_error): syntax error at or near "" FROM ""; PG2CH_COPY_STRATEGY=push copies the table without postgresql()`,
+    });
+  });
+
+  it.each([
+    ['undefined_column', undefinedColumn],
+    ['undefined_table', codedError('1001', 'pqxx::undefined_table: ERROR:  relation "public.t\\\\b" does not exist\nLINE 1: ...')],
+    ['insufficient_privilege', codedError('1001', 'pqxx::insufficient_privilege: ERROR:  permission denied for table t\n. ')],
+  ])('%s is non-retryable and names the reason', (kind, err) => {
+    const c = classify(err);
+    expect(c.retryable).toBe(false);
+    expect(c.type).toBe('PostgresPull');
+    expect(c.message).toContain(`(${kind}): `);
+    expect(c.message).not.toContain('ERROR:');
+  });
+
+  it('a broken connection or a rollback still retries', () => {
+    for (const m of ['pqxx::broken_connection: Lost connection to the database server.', 'pqxx::deadlock_detected: ERROR:  deadlock detected']) {
+      expect(classify(codedError('1001', m)).retryable).toBe(true);
+    }
+  });
+});
+
+describe('classify: HTTP answers without a body', () => {
+  it('400 is non-retryable and names the status and the likely cause', () => {
+    expect(classify(new EmptyHttpAnswer(400))).toStrictEqual({
+      retryable: false,
+      type: 'ClickHouseHttp',
+      message:
+        "ClickHouse answered HTTP 400 with an empty body: the request was refused before any SQL was read: its URL or headers may exceed the server's limit (16 kB on 18.16), or a proxy in front of ClickHouse refused it",
+    });
+  });
+
+  it.each([404, 413])('%i is non-retryable', (status) => {
+    expect(classify(new EmptyHttpAnswer(status))).toMatchObject({ retryable: false, type: 'ClickHouseHttp', message: expect.stringMatching(`^ClickHouse answered HTTP ${status} with an empty body: `) });
+  });
+
+  it.each([502, 503, 408, 429])('%i retries', (status) => {
+    expect(classify(new EmptyHttpAnswer(status))).toMatchObject({ retryable: true, type: 'ClickHouseHttp' });
+  });
+
+  it('an error with no message at all is not shown as an empty reason', () => {
+    expect(classify(new Error('')).message).toBe('Error without a message');
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../../core/quote';
+import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString, postgresqlQuotesExactly } from '../../core/quote';
 
 const NUL_MESSAGE = 'identifiers and literals cannot contain NUL bytes';
 
@@ -234,5 +234,16 @@ describe('intLiteral', () => {
 
   it('rejects unicode digits', () => {
     expect(() => intLiteral('١٢٣')).toThrow(/^not an integer literal: /);
+  });
+});
+
+describe('postgresqlQuotesExactly', () => {
+  // Checked against the embedded engine (chdb 26.7) pulling such columns and tables.
+  it.each(['id', 'Ab', 'a b', "a'b", 'a`b', 'é', 'a.b', 'select', 'a$b', 'a{b}', '🎉'])('%j is written exactly', (name) => {
+    expect(postgresqlQuotesExactly(name)).toBe(true);
+  });
+
+  it.each(['a"b', 'a\\b', 'a\tb', 'a\nb', 'a\rb', 'a\x7fb', 'a\x01b'])('%j is not', (name) => {
+    expect(postgresqlQuotesExactly(name)).toBe(false);
   });
 });

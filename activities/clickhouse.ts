@@ -178,10 +178,12 @@ export async function readRecordedSettings(ch: ClickHouseTarget, key: string): P
   if (!(await columnsOf(ch, ch.database, SYNC_CONTROL)).has('table_settings')) return null;
   const rows = await queryRows<{ s: string }>(
     ch,
-    `SELECT table_settings AS s FROM ${chQualified(ch.database, SYNC_CONTROL)}
-      WHERE table_name = ${chString(key)} AND isNotNull(table_settings) ORDER BY synced_at DESC LIMIT 1`,
+    // The latest sync's settings, none when it ran without: an older sync's
+    // (an exclude, another cursor) would make verify compare the wrong thing.
+    `SELECT ifNull(table_settings, '') AS s FROM ${chQualified(ch.database, SYNC_CONTROL)}
+      WHERE ${sinceReset(ch, key)} ORDER BY synced_at DESC LIMIT 1`,
   );
-  return rows.length === 0 ? null : JSON.parse(rows[0]!.s);
+  return rows.length === 0 || rows[0]!.s === '' ? null : JSON.parse(rows[0]!.s);
 }
 
 /** This table's sync_control rows that still count: none from before the latest reset marker. */

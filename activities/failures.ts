@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { CHUNK_TOO_BIG, isChunkTooBig } from '../core/chunk-size';
-import { classify } from '../core/errors';
+import { classify, scrubbedLine } from '../core/errors';
 
 /**
  * Every error leaving an activity goes through here: classified as retryable
@@ -21,7 +21,8 @@ export function toFailure(err: unknown, secrets: readonly string[]): Error {
  */
 export function toChunkFailure(err: unknown, secrets: readonly string[]): Error {
   if (!isChunkTooBig(err)) return toFailure(err, secrets);
-  return ApplicationFailure.nonRetryable(classify(err, secrets).message, CHUNK_TOO_BIG);
+  // ClickHouse's own words: the workflow adds the limit and the settings that move it.
+  return ApplicationFailure.nonRetryable(scrubbedLine(err, secrets), CHUNK_TOO_BIG);
 }
 
 export function withFailures<A extends unknown[], R>(

@@ -23,8 +23,11 @@ export function chunkTooBigLimit(err: unknown): 'memory' | 'request size' | unde
   const code = field(err, 'code');
   const message = String(field(err, 'message') ?? err ?? '');
   const chCode = typeof code === 'string' && /^\d+$/.test(code) ? Number(code) : Number(/\bCode: (\d+)\b/.exec(message)?.[1] ?? NaN);
-  if (MEMORY_CODES.has(chCode) || /Memory limit \((for query|total|for user)\) exceeded/i.test(message)) return 'memory';
-  if (field(err, 'statusCode') === 413 || /\b413\b.*(Payload|Entity) Too Large|Request Entity Too Large|Payload Too Large/i.test(message)) return 'request size';
+  // The whole server's memory ("total") frees as other queries end: that one is retried, not cut.
+  if (/Memory limit \(total\) exceeded/i.test(message)) return undefined;
+  if (MEMORY_CODES.has(chCode) || /Memory limit \((for query|for user)\) exceeded/i.test(message)) return 'memory';
+  // An empty-bodied 413 arrives as EmptyHttpAnswer with its status.
+  if (field(err, 'status') === 413 || field(err, 'statusCode') === 413 || /\b413\b.*(Payload|Entity) Too Large|Request Entity Too Large|Payload Too Large/i.test(message)) return 'request size';
   return undefined;
 }
 

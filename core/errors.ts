@@ -132,6 +132,12 @@ function firstLine(s: string): string {
   return line.length > 500 ? line.slice(0, 500) + '…' : line;
 }
 
+/** An error's first line, scrubbed of the secrets and of any URL's password: what may be shown or stored. */
+export function scrubbedLine(err: unknown, secrets: readonly string[] = []): string {
+  // Redact before cutting, so a secret straddling the cut cannot leak in part.
+  return firstLine(redact(messageOf(err), secrets));
+}
+
 function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   const m = (err as { message?: unknown })?.message;
@@ -140,9 +146,8 @@ function messageOf(err: unknown): string {
 
 export function classify(err: unknown, secrets: readonly string[] = []): Classified {
   const raw = messageOf(err);
-  // Redact before cutting, so a secret straddling the cut cannot leak in part.
   // An empty message would leave a retrying activity with no reason shown.
-  const message = firstLine(redact(raw, secrets)) || `${(err as { name?: unknown })?.name ?? 'error'} without a message`;
+  const message = scrubbedLine(err, secrets) || `${(err as { name?: unknown })?.name ?? 'error'} without a message`;
   if (err instanceof UserError) return { retryable: false, type: err.type, message };
   if (err instanceof EmptyHttpAnswer) return { retryable: err.retryable, type: 'ClickHouseHttp', message };
 

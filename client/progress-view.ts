@@ -75,7 +75,8 @@ export async function followProgress<T>(
   let stopped = false;
   let retry: RetryInfo | undefined;
   let lastRetryShown = '';
-  let lastHealthAt = 0;
+  // The first look is a few seconds in: a sync that finishes at once pays no describe().
+  let lastHealthAt = Date.now();
   // Since when nothing moved: the workflow's last checkpoint, or what this command saw change.
   const startedAt = Date.now();
   let seen = '';

@@ -5,7 +5,7 @@ import { buildPlan, planWarnings } from '../core/table-plan';
 import { SYNC_CONTROL } from '../core/ddl';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
-import { parseTableName, tableKey } from '../core/table-name';
+import { parseTableName, tableKey, type SourceTable } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { countRange, insertSettings, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
@@ -93,22 +93,21 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** The sync_control key of a table named in workflow input. */
-  function keyOfInput(table: string): string {
+  function sourceOfInput(table: string): SourceTable {
     try {
-      return tableKey(parseTableName(table));
+      return parseTableName(table);
     } catch (e) {
       throw new UserError((e as Error).message, 'BadTableName');
     }
   }
 
+  function keyOfInput(table: string): string {
+    return tableKey(sourceOfInput(table));
+  }
+
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
   async function planFor(table: string, rawSettings?: TableSettings, warn = false): Promise<TablePlan> {
-    let source;
-    try {
-      source = parseTableName(table);
-    } catch (e) {
-      throw new UserError((e as Error).message, 'BadTableName');
-    }
+    const source = sourceOfInput(table);
     let settings: TableSettings;
     try {
       settings = parseTableSettings(rawSettings, `settings of ${tableKey(source)}`);

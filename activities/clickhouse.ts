@@ -396,11 +396,15 @@ const MUTATION_WAIT_MS = 10 * 60_000;
  * system.mutations (on every server, one way).
  */
 export async function deleteRows(ch: ClickHouseTarget, plan: TablePlan, ids: string[], heartbeat: () => void): Promise<void> {
+  const wheres: string[] = [];
+  for (let i = 0; i < ids.length; i += DELETE_BATCH) wheres.push(`${chIdent(plan.cursor)} IN (${ids.slice(i, i + DELETE_BATCH).map(intLiteral).join(', ')})`);
+  await deleteWhere(ch, plan, wheres, `${ids.length} rows`, heartbeat);
+}
+
+/** One DELETE mutation per predicate, then the wait until all are done (see deleteRows). */
+export async function deleteWhere(ch: ClickHouseTarget, plan: TablePlan, wheres: string[], what: string, heartbeat: () => void): Promise<void> {
   const { database, table } = plan.destination;
-  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
-    const batch = ids.slice(i, i + DELETE_BATCH);
-    await ch.client.command({ query: `ALTER TABLE ${chQualified(database, table)} DELETE WHERE ${chIdent(plan.cursor)} IN (${batch.map(intLiteral).join(', ')})` });
-  }
+  for (const where of wheres) await ch.client.command({ query: `ALTER TABLE ${chQualified(database, table)} DELETE WHERE ${where}` });
   const deadline = Date.now() + MUTATION_WAIT_MS;
   for (;;) {
     const [open] = await queryRows<{ n: string }>(
@@ -409,7 +413,7 @@ export async function deleteRows(ch: ClickHouseTarget, plan: TablePlan, ids: str
     );
     if (open?.n === '0') return;
     if (Date.now() > deadline) {
-      throw new Error(`deleting ${ids.length} rows of ${database}.${table} has not finished after ${MUTATION_WAIT_MS / 60_000} minutes; see system.mutations there`);
+      throw new Error(`deleting ${what} of ${database}.${table} has not finished after ${MUTATION_WAIT_MS / 60_000} minutes; see system.mutations there`);
     }
     heartbeat();
     await new Promise((r) => setTimeout(r, 200));

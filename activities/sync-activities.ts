@@ -20,6 +20,8 @@ import { completeChunk } from './partial-chunk';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { verifySegment } from './verify';
+import { verifyByKey, type KeyVerifyInput } from './key-verify';
+import { verifiesByKey } from '../core/key-verify';
 
 export interface PrepareResult {
   plan: TablePlan;
@@ -354,16 +356,16 @@ export function createActivities(deps: ActivityDeps) {
     return lastCursorAfter(ch, plan, afterId);
   }
 
-  async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string | null }> {
+  async function planVerify(input: { table: string; settings?: TableSettings; fromId?: string; toId?: string }): Promise<{ plan: TablePlan; afterId: string | null; upTo: string | null; byKey?: { watermark: string | null } }> {
     // Without settings of its own, verify takes those the table was last synced with.
     const plan = await planWithRecorded(ch, keyOfInput(input.table), input.settings, (s) => planFor(input.table, s));
-    requireIntegerCursor(plan, 'pg2ch verify');
     const { database, table } = plan.destination;
     if (!(await tableExists(ch, database, table))) {
       throw new UserError(`ClickHouse has no table ${database}.${table}: ${plan.key} was never synced there; run pg2ch sync ${plan.key} first`, 'NotSynced');
     }
     const changed = await cursorChange(ch, plan);
     if (changed !== null) throw new UserError(changed, 'CursorChanged');
+    if (verifiesByKey(plan)) return { plan, afterId: null, upTo: null, byKey: { watermark: await keyVerifyWatermark(plan, input) } };
     checkCursorValues(input);
     const afterId = afterIdFor(input.fromId);
     let upTo: string | null | undefined = input.toId;
@@ -374,6 +376,19 @@ export function createActivities(deps: ActivityDeps) {
       upTo = ends.length > 0 ? ends.reduce((a, b) => (BigInt(a) >= BigInt(b) ? a : b)) : await unsyncedEnd(plan, afterId);
     }
     return { plan, afterId, upTo };
+  }
+
+  /** Where a by-key verify stops: the keyset watermark (rows after it are not synced yet); null compares every row. */
+  async function keyVerifyWatermark(plan: TablePlan, input: { fromId?: string; toId?: string }): Promise<string | null> {
+    if (input.fromId !== undefined || input.toId !== undefined) {
+      throw new UserError(`--from-id and --to-id are integer cursor bounds, and ${plan.key} is verified by its row key as a whole (timestamp cursor or mode ${plan.mode}); run pg2ch verify ${plan.key} without them`, 'BadInput');
+    }
+    if (!plan.keyset) return null;
+    const watermark = (await tableExists(ch, ch.database, SYNC_CONTROL)) ? await readKeysetPosition(pg, ch, plan) : null;
+    if (watermark === null && (await nextKeysetChunk(pg, plan, null, 1))) {
+      throw new UserError(`nothing of ${plan.key} was synced yet while PostgreSQL has rows to compare; run pg2ch sync ${plan.key} first`, 'NotSynced');
+    }
+    return watermark;
   }
 
   /** Stage 4: appends the new watermark to sync_control. */
@@ -401,6 +416,8 @@ export function createActivities(deps: ActivityDeps) {
       return recheckLateRows(pg, ch, input.plan, () => ctx.heartbeat());
     }),
     verifySegment: withFailures(secrets, (input: Parameters<typeof verifySegment>[3]) => verifySegment(pg, ch, Context.current(), input)),
+    /** `pg2ch verify` of a table compared by row key (timestamp cursor, updated mode, CDC), --repair included. */
+    verifyByKey: withFailures(secrets, (input: KeyVerifyInput) => verifyByKey(pg, ch, Context.current(), input)),
     readStatus: withFailures(secrets, (input: { tables?: string[]; settings?: Record<string, TableSettings>; defaults?: TableSettings }) =>
       tableStatuses(pg, ch, input.tables, input.settings, input.defaults),
     ),

@@ -188,7 +188,8 @@ function hashesById(chTypes: string[], idIndex: number, text: string): Map<strin
   return out;
 }
 
-const sameRows = (a: bigint[], b: bigint[]) => {
+/** The same row hashes, in any order. */
+export const sameRows = (a: bigint[], b: bigint[]) => {
   if (a.length !== b.length) return false;
   const x = [...a].sort();
   const y = [...b].sort();

@@ -51,6 +51,12 @@ export interface TablePlan {
   excluded: string[];
   /** The ClickHouse column ReplacingMergeTree's is_deleted reads, when a soft-delete column is configured. */
   softDelete?: string;
+  /**
+   * A ClickHouse-only UInt8 column whose 1 marks a row deleted (CDC tables:
+   * `_deleted`), beside a ClickHouse-only version column (`_version`) that
+   * the layout names. Verify counts such rows absent; neither is in columns.
+   */
+  deletedColumn?: string;
   /** Updated mode: seconds each run reads again before the watermark. */
   lookbackSeconds: number;
   /** What happens to values a column's ClickHouse type cannot hold (see "Out-of-range values" in the README). */

@@ -9,7 +9,7 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 
 export const { prepareTable, planBackfill, planVerify, readStatus } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '5m', retry });
 export const { readChunk, checkpoint } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '30s', retry });
-export const { insertBatch, verifySegment, recheckLate, repairRange } = proxyActivities<Pg2chActivities>({
+export const { insertBatch, verifySegment, verifyByKey, recheckLate, repairRange } = proxyActivities<Pg2chActivities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '20s',
   retry,

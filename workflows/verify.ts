@@ -1,6 +1,7 @@
 import { setCurrentDetails, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { Mismatch } from '../activities/verify';
-import { planVerify, repairRange, verifySegment } from './activity-proxies';
+import type { KeyVerifyResult } from '../activities/key-verify';
+import { planVerify, repairRange, verifyByKey, verifySegment } from './activity-proxies';
 import type { TableSettings } from '../core/table-settings';
 import { detailsMarkdown, newTotals, progressOf, progressQuery, type Stage } from './progress';
 
@@ -34,6 +35,8 @@ export interface VerifyResult {
   /** With repair: rows copied into ClickHouse. */
   repaired?: number;
   elapsedMs: number;
+  /** Compared by row key (timestamp cursor, updated mode, CDC): what differs, by key. */
+  byKey?: KeyVerifyResult;
 }
 
 /**
@@ -45,7 +48,17 @@ export async function verifyTable(input: VerifyInput): Promise<VerifyResult> {
   const live: { stage: Stage; currentRange: { afterId: string | null; toId: string } | null } = { stage: 'prepare', currentRange: null };
   const progress = () => progressOf('verify', input.table, totals, live, Date.now());
   setHandler(progressQuery, progress);
-  const { plan, afterId, upTo } = await planVerify({ table: input.table, settings: input.settings, fromId: input.fromId, toId: input.toId });
+  const { plan, afterId, upTo, byKey } = await planVerify({ table: input.table, settings: input.settings, fromId: input.fromId, toId: input.toId });
+  if (byKey) {
+    live.stage = 'readChunk';
+    const r = await verifyByKey({ plan, watermark: byKey.watermark, repair: input.repair });
+    const differ = r.report.missing + r.report.extra + r.report.stale;
+    live.stage = 'done';
+    totals.rows = r.rows;
+    upsertMemo({ rows: r.rows, equal: differ === 0, mismatches: differ });
+    setCurrentDetails(`**verify of ${plan.key}** by key: ${differ === 0 ? 'equal' : `${differ} rows differ`} over ${r.rows} rows`);
+    return { table: plan.key, afterId: null, upTo: null, rows: r.rows, buckets: r.buckets, equal: differ === 0, mismatches: [], elapsedMs: Date.now() - totals.startedAt, byKey: r };
+  }
   const mismatches: Mismatch[] = [];
   let position = afterId;
   let buckets = 0;

@@ -4,6 +4,8 @@ import { ConfigError, type TemporalConfig } from '../../core/config';
 import { UserError } from '../../core/errors';
 import { cursorBoundsError } from '../../core/ranges';
 import type { RangeDigest } from '../../core/row-digest';
+import type { KeyVerifyResult } from '../../activities/key-verify';
+import type { KeyReport } from '../../core/key-verify';
 import { verifyTable, type VerifyResult } from '../../workflows/verify';
 import { failureMessage } from '../failure-message';
 import { followProgress, throughput, type ProgressMode } from '../progress-view';
@@ -41,6 +43,7 @@ export async function runVerify(
 const side = (d: RangeDigest) => `${d.rows} rows${d.rows ? `, ids ${d.minId}-${d.maxId}` : ''}, checksum ${d.checksum}`;
 
 export function formatVerify(r: VerifyResult): string {
+  if (r.byKey) return formatByKey(r.table, r.byKey, r.elapsedMs);
   const range = `ids (${r.afterId ?? 'start'}, ${r.upTo}]`;
   const repaired = r.repaired === undefined ? '' : `repaired ${r.table}: ${r.repaired} missing rows copied into ClickHouse\n`;
   return repaired + verdict(r, range);
@@ -55,4 +58,32 @@ function verdict(r: VerifyResult, range: string): string {
     `verified ${r.table}: ${r.mismatches.length}${r.mismatches.length >= 100 ? '+' : ''} ranges differ over ${range} (${r.rows} rows in PostgreSQL)${r.repaired === undefined ? '' : ' after the repair (changed values or rows only ClickHouse has)'}:`,
     ...r.mismatches.map((m) => `  (${m.afterId ?? 'start'}, ${m.toId}]: PostgreSQL ${side(m.postgres)}; ClickHouse ${side(m.clickhouse)}`),
   ].join('\n');
+}
+
+const differing = (r: KeyReport) => r.missing + r.extra + r.stale;
+const kinds = (r: KeyReport) => `${r.stale} stale, ${r.missing} missing, ${r.extra} extra`;
+
+/** Each kind of difference with its first keys; the counts are exact, the keys bounded. */
+function keyLines(r: KeyReport): string[] {
+  const what = { stale: 'stale (values differ)', missing: 'missing in ClickHouse', extra: 'extra in ClickHouse (not in PostgreSQL)' } as const;
+  return (['stale', 'missing', 'extra'] as const)
+    .filter((k) => r[k] > 0)
+    .map((k) => `  ${what[k]}: ${r[k]} key${r[k] === 1 ? '' : 's'}: ${r.samples[k].join('; ')}${r[k] > r.samples[k].length ? `; ... (${r[k] - r.samples[k].length} more)` : ''}`);
+}
+
+/** The verdict of a verify by row key. */
+export function formatByKey(table: string, r: KeyVerifyResult, elapsedMs: number): string {
+  const how = `by key (${r.key.join(', ')})${r.final ? ', ClickHouse read with FINAL' : ''}`;
+  const pending = r.pending > 0 ? `; ${r.pending} rows changed in PostgreSQL after the last sync were not compared (run pg2ch sync ${table} first)` : '';
+  const lines: string[] = [];
+  if (r.repaired) {
+    lines.push(`repaired ${table}: ${kinds(r.repaired.before)} found; ${r.repaired.deleted} keys deleted in ClickHouse, then ${r.repaired.copied} rows copied from PostgreSQL`);
+  }
+  if (differing(r.report) === 0) {
+    lines.push(`verified ${table}: PostgreSQL and ClickHouse are equal ${how}: ${r.rows} rows in ${r.buckets} hash buckets, ${throughput(r.rows, elapsedMs)}${pending}`);
+  } else {
+    lines.push(`verified ${table}: ${differing(r.report)} rows differ ${how}${r.repaired ? ' after the repair' : ''} (${r.rows} rows in PostgreSQL, ${r.clickhouseRows} in ClickHouse): ${kinds(r.report)}${pending}`);
+    lines.push(...keyLines(r.report));
+  }
+  return lines.join('\n');
 }

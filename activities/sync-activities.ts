@@ -128,13 +128,6 @@ export function createActivities(deps: ActivityDeps) {
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
 
-  /** Backfills, verify and late-commit rechecks cut ranges by an integer cursor. */
-  function requireIntegerCursor(plan: TablePlan, what: string): void {
-    if (plan.keyset) {
-      throw new UserError(`${what} needs an integer cursor, and ${plan.key} is synced by the timestamp ${JSON.stringify(plan.cursor)} (mode ${plan.mode}); run pg2ch sync ${plan.key} instead`, 'BadInput');
-    }
-  }
-
   /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
   async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
     const plan = await planFor(input.table, input.settings, true);
@@ -188,7 +181,14 @@ export function createActivities(deps: ActivityDeps) {
   async function planBackfill(input: BackfillRequest): Promise<BackfillPlan> {
     const { plan } = input;
     const { source, cursor } = plan;
-    requireIntegerCursor(plan, 'pg2ch backfill');
+    if (plan.keyset) {
+      // Not built (README, Backfills): partitions and the sync's jump over copied ranges are integer ranges.
+      throw new UserError(
+        `pg2ch backfill partitions integer id ranges, and ${plan.key} is synced by the timestamp ${JSON.stringify(plan.cursor)} (mode ${plan.mode}); ` +
+          `run pg2ch sync ${plan.key} instead: it copies every row in (${plan.keyset.time}, ${plan.keyset.tiebreak}) order and resumes from its last chunk after a crash, then pg2ch verify ${plan.key} checks it by key`,
+        'BadInput',
+      );
+    }
     checkCursorValues(input);
     if (!Number.isInteger(input.partitions) || input.partitions < 1 || input.partitions > MAX_PARTITIONS) {
       throw new UserError(`--partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(input.partitions)}`, 'BadInput');

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseTarget } from '../../activities';
+import { startBackfill } from '../../client/commands/backfill';
 import { startSync } from '../../client/commands/sync';
 import { formatVerify, runVerify } from '../../client/commands/verify';
 import { readTemporalConfig } from '../../core/config';
@@ -108,6 +109,10 @@ describe.each<Target>(['server', 'embedded'])('verify by key on the %s ClickHous
     // Append mode keeps what PostgreSQL deleted: the extra row stays reported.
     expect(repaired.byKey).toMatchObject({ repaired: { copied: 1 }, report: { missing: 0, extra: 1, stale: 0 } });
     expect(repaired.equal).toBe(false);
+    // A backfill of a timestamp cursor says, in one line, what to run instead.
+    const err = await startBackfill(client, temporal(), table, { settings }, () => {}).then(() => null, (e: Error) => e);
+    expect(err?.message).toMatch(new RegExp(`pg2ch backfill partitions integer id ranges, and ${table} is synced by the timestamp "at" \\(mode append\\); run pg2ch sync ${table} instead: .*\\(at, id\\) order`));
+    expect(err?.message).not.toMatch(/\n/);
   }, 300_000);
 
   it('a composite text key: keys sort differently in the two engines, and the differing one is still named', async () => {

@@ -204,10 +204,16 @@ export async function verifyByKey(pg: Pool, ch: ClickHouseTarget, ctx: Context, 
   const { plan } = input;
   const shape = keyShape(plan);
   const heartbeat = () => ctx.heartbeat();
-  const head = { key: shape.key, final: shape.final };
-  const found = await compare(pg, ch, plan, shape, input, input.repair === true, heartbeat);
-  const r = found.comparison.report;
-  if (!input.repair || r.missing + r.extra + r.stale === 0) return { ...head, ...found.comparison };
-  const again = await compare(pg, ch, plan, shape, input, false, heartbeat);
-  return { ...head, ...again.comparison, repaired: { before: r, deleted: found.deleted, copied: found.copied } };
+  // Also while a query has not sent its first row yet (FINAL over a big table takes a while).
+  const timer = setInterval(heartbeat, 5_000);
+  try {
+    const head = { key: shape.key, final: shape.final };
+    const found = await compare(pg, ch, plan, shape, input, input.repair === true, heartbeat);
+    const r = found.comparison.report;
+    if (!input.repair || r.missing + r.extra + r.stale === 0) return { ...head, ...found.comparison };
+    const again = await compare(pg, ch, plan, shape, input, false, heartbeat);
+    return { ...head, ...again.comparison, repaired: { before: r, deleted: found.deleted, copied: found.copied } };
+  } finally {
+    clearInterval(timer);
+  }
 }

@@ -30,7 +30,7 @@ export async function runVerify(
     workflowId: `verify:${key}:${new Date().toISOString()}`,
     taskQueue: temporal.taskQueue,
     args: [{ table: key, fromId: o.fromId, toId: o.toId, repair: o.repair, settings: o.settings }],
-    staticSummary: `Verify ${key}: PostgreSQL and ClickHouse compared by id ranges (count, min/max id, checksum of row values)`,
+    staticSummary: `Verify ${key}: PostgreSQL and ClickHouse compared by id ranges (count, min/max id, checksum of row values), or by row key against FINAL for timestamp cursors and updated mode`,
     memo: { table: key },
   });
   try {

@@ -244,11 +244,11 @@ describe.each(['embedded', 'server'] as Target[])('verify tells equal from unequ
   const sync = (table: string, settings: TableSettings = {}) =>
     startSync(client, readTemporalConfig(env), table, { once: true, chunkRows: 100, settings }, () => {});
 
-  const verify = (table: string, settings: TableSettings = {}, bucketRows = 1) =>
+  const verify = (table: string, settings: TableSettings = {}, bucketRows = 1, repair = false) =>
     client.workflow.execute(verifyTable, {
       workflowId: `verify-${database}-${table}-${Date.now()}`,
       taskQueue: readTemporalConfig(env).taskQueue,
-      args: [{ table, bucketRows, settings }],
+      args: [{ table, bucketRows, settings, repair }],
     });
 
   const planOf = async (table: string, settings: TableSettings): Promise<TablePlan> => {
@@ -313,6 +313,40 @@ describe.each(['embedded', 'server'] as Target[])('verify tells equal from unequ
     const extra = found.mismatches.filter((m) => !want.includes(m.toId));
     expect([...missed, ...(await explain(table, {}, extra))].join('\n'), `seed ${SEED}`).toBe('');
     expect(found.equal).toBe(false);
+  });
+
+  it('by key (updated mode, FINAL): a fresh sync is equal; a changed value with an older updated_at is stale, and --repair makes it equal, every type', { timeout: 600_000 }, async () => {
+    const r = mulberry32(SEED + 1);
+    const ctx: Ctx = { wide: ch.caps.dateTime64, oldServer: !ch.caps.dateTime64 };
+    const table = 'every_type_keyed';
+    const settings: TableSettings = { mode: 'updated' };
+    await pool.query(DDL(table));
+    await pool.query(`ALTER TABLE ${table} ADD COLUMN updated_at timestamptz NOT NULL DEFAULT '2024-01-01 00:00:00+00'`);
+    await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.${table}` });
+    const ids = idsFor(r);
+    const rows = ids.map((id) => [id, ...COLUMNS.filter((c) => c.gen || c.of).map((c) => valueOf(c, r, ctx))]);
+    rows[1] = [ids[1]!, ...COLUMNS.filter((c) => c.gen || c.of).map(() => null)];
+    await fill(pool, table, rows);
+    expect((await sync(table, settings))!.rows).toBe(ROWS);
+    const clean = await verify(table, settings);
+    expect(clean.byKey, `seed ${SEED}`).toMatchObject({ rows: ROWS, report: { stale: 0, missing: 0, extra: 0 } });
+    // Each column's change in its own row, stamped older than what ClickHouse holds.
+    const changed = COLUMNS.filter((c) => c.change).map((c, k) => ({ col: c, id: ids[3 + 3 * k]! }));
+    for (const { col, id } of changed) {
+      const [a, b] = col.change!;
+      const type = col.pg;
+      await pool.query(
+        `UPDATE ${table} SET ${col.name} = CASE WHEN ${col.name}::text IS NOT DISTINCT FROM $1::${type}::text THEN $2::${type} ELSE $1::${type} END, updated_at = '2000-01-01' WHERE id = $3`,
+        [a, b, id],
+      );
+    }
+    const found = (await verify(table, settings)).byKey!;
+    expect(found.report, `seed ${SEED}`).toMatchObject({ stale: changed.length, missing: 0, extra: 0 });
+    const want = changed.map((c) => c.id);
+    expect(found.report.samples.stale.filter((k) => !want.includes(k)), `seed ${SEED}`).toEqual([]);
+    const repaired = await verify(table, settings, 1, true);
+    expect(repaired.byKey, `seed ${SEED}`).toMatchObject({ repaired: { deleted: changed.length, copied: changed.length }, report: { stale: 0, missing: 0, extra: 0 } });
+    expect(repaired.equal).toBe(true);
   });
 
   it('rows whose values were clamped or nulled are equal to what the sync meant to store; a real change is still found', { timeout: 300_000 }, async () => {

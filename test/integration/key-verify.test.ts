@@ -109,6 +109,10 @@ describe.each<Target>(['server', 'embedded'])('verify by key on the %s ClickHous
     // Append mode keeps what PostgreSQL deleted: the extra row stays reported.
     expect(repaired.byKey).toMatchObject({ repaired: { copied: 1 }, report: { missing: 0, extra: 1, stale: 0 } });
     expect(repaired.equal).toBe(false);
+    // Integer bounds do not apply: the whole table is compared by key.
+    await expect(runVerify(client, temporal(), table, { fromId: '1', progress: 'plain', settings }, () => {})).rejects.toThrow(
+      new RegExp(`--from-id and --to-id are integer cursor bounds, and ${table} is verified by its row key as a whole .*run pg2ch verify ${table} without them`),
+    );
     // A backfill of a timestamp cursor says, in one line, what to run instead.
     const err = await startBackfill(client, temporal(), table, { settings }, () => {}).then(() => null, (e: Error) => e);
     expect(err?.message).toMatch(new RegExp(`pg2ch backfill partitions integer id ranges, and ${table} is synced by the timestamp "at" \\(mode append\\); run pg2ch sync ${table} instead: .*\\(at, id\\) order`));

@@ -1,10 +1,12 @@
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type pg from 'pg';
+import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type ClickHouseTarget } from '../../activities';
 import { insertTsv } from '../../activities/clickhouse';
+import { startEmbeddedPostgres } from '../../devstack/embedded-postgres';
 import { renderChangeRow } from '../../core/change-values';
 import { capabilitiesFor } from '../../core/clickhouse-version';
 import { readPostgresConfig, secretsOf } from '../../core/config';
@@ -272,6 +274,120 @@ describe('CDC floats for the old reader, over random bit patterns', () => {
       }
     } finally {
       await session.end();
+    }
+  });
+});
+
+/** PostgreSQL with wal_level=logical: the shared one when it has it, else a cluster of this test's own. */
+async function logicalPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const shared = new pg.Pool({ connectionString: services().pgUrl, max: 1 });
+  try {
+    if ((await shared.query<{ w: string }>(`SELECT current_setting('wal_level') AS w`)).rows[0]!.w === 'logical') return { url: services().pgUrl, stop: async () => {} };
+  } finally {
+    await shared.end();
+  }
+  const opts = { dataDir: join(services().workDir, 'pg-logical', 'data'), database: 'pg2ch_logical', password: 'cdc-values' };
+  const first = await startEmbeddedPostgres(opts);
+  const admin = new pg.Pool({ connectionString: first.url, max: 1 });
+  // The stop below ends its connection from the server's side.
+  admin.on('error', () => {});
+  await admin.query(`ALTER SYSTEM SET wal_level = 'logical'`);
+  await admin.end();
+  await first.stop();
+  // The same cluster again: ALTER SYSTEM's settings apply from this start.
+  const pgl = await startEmbeddedPostgres({ ...opts, port: first.port });
+  return { url: pgl.url, stop: pgl.stop };
+}
+
+/** pgoutput (protocol 1) messages: the columns of each relation, and each insert's values as sent ('u': unchanged TOAST). */
+function decodePgoutput(messages: Buffer[]): { columns: string[]; rows: (string | null | { unchanged: true })[][] } {
+  let columns: string[] = [];
+  const rows: (string | null | { unchanged: true })[][] = [];
+  for (const m of messages) {
+    let i = 1;
+    const int16 = () => ((i += 2), m.readInt16BE(i - 2));
+    const int32 = () => ((i += 4), m.readInt32BE(i - 4));
+    const cstring = () => {
+      const end = m.indexOf(0, i);
+      const s = m.toString('utf8', i, end);
+      i = end + 1;
+      return s;
+    };
+    const kind = String.fromCharCode(m[0]!);
+    if (kind === 'R') {
+      int32();
+      cstring();
+      cstring();
+      i++;
+      const n = int16();
+      columns = [];
+      for (let k = 0; k < n; k++) {
+        i++;
+        columns.push(cstring());
+        int32();
+        int32();
+      }
+    } else if (kind === 'I') {
+      int32();
+      if (String.fromCharCode(m[i++]!) !== 'N') throw new Error('insert without a new tuple');
+      const n = int16();
+      const row: (string | null | { unchanged: true })[] = [];
+      for (let k = 0; k < n; k++) {
+        const t = String.fromCharCode(m[i++]!);
+        if (t === 'n') row.push(null);
+        else if (t === 'u') row.push({ unchanged: true });
+        else if (t === 't') {
+          const len = int32();
+          row.push(m.toString('utf8', i, i + len));
+          i += len;
+        } else throw new Error(`tuple value kind ${t}`);
+      }
+      rows.push(row);
+    }
+  }
+  return { columns, rows };
+}
+
+describe('pgoutput sends each value as its output text', () => {
+  let source: { url: string; stop: () => Promise<void> };
+  let session: pg.Pool;
+
+  beforeAll(async () => {
+    source = await logicalPostgres();
+    session = createPgPool(readPostgresConfig({ PG_URL: source.url }), 1);
+  }, 180_000);
+
+  afterAll(async () => {
+    await session?.end();
+    await source?.stop();
+  });
+
+  it('the text of every type in a logical replication insert is what the renderer is given (node-postgres text under the pinned settings)', { timeout: 180_000 }, async () => {
+    const r = mulberry32(SEED);
+    const table = 'cdc_pgoutput';
+    const columns = [...COLUMNS, ...EXTRA];
+    await session.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'cdc_values_test'`);
+    await session.query(DDL(table, columns));
+    await session.query(`DROP PUBLICATION IF EXISTS cdc_values_test; CREATE PUBLICATION cdc_values_test FOR TABLE ${table}`);
+    await session.query(`SELECT pg_create_logical_replication_slot('cdc_values_test', 'pgoutput')`);
+    try {
+      const filled = columns.filter((c) => c.gen || c.of);
+      const ids = idsFor(r, 60);
+      const rows = ids.map((id) => [id, ...filled.map((c) => valueOf(c, r, { wide: true, oldServer: false }))]);
+      rows[1] = [ids[1]!, ...filled.map(() => null)];
+      await fill(session, table, rows, columns);
+      const peeked = await session.query<{ data: Buffer }>(
+        `SELECT data FROM pg_logical_slot_peek_binary_changes('cdc_values_test', NULL, NULL, 'proto_version', '1', 'publication_names', 'cdc_values_test')`,
+      );
+      const sent = decodePgoutput(peeked.rows.map((x) => x.data));
+      expect(sent.columns).toEqual(['id', ...filled.map((c) => c.name)]);
+      const names = sent.columns.map((name) => ({ name }) as ColumnPlan);
+      const text = await outputText(session, table, names);
+      expect(sent.rows.length).toBe(ids.length);
+      expect(sent.rows, `seed ${SEED}`).toEqual(text);
+    } finally {
+      await session.query(`SELECT pg_drop_replication_slot('cdc_values_test')`);
+      await session.query(`DROP PUBLICATION IF EXISTS cdc_values_test`);
     }
   });
 });

@@ -13,6 +13,9 @@ import type { ColumnPlan, ColumnRender, ValueGuard, ValueRender } from './types'
  *
  * Out-of-range values get the select's outOfRange policy: the same
  * OutOfRange error (fail), the same clamped value, or NULL.
+ *
+ * null means SQL NULL only: an unchanged TOAST value (pgoutput's 'u') is no
+ * value at all, and must be filled by the caller, never passed as null.
  */
 export function renderChangeValue(column: ColumnPlan, text: string | null): string {
   const r = column.render;

@@ -234,7 +234,10 @@ export function buildPlan(
     }
     if (col.name === settings.softDelete && col.typname === 'bool') {
       // ReplacingMergeTree's is_deleted is a UInt8; NULL counts as not deleted.
-      columns.push({ name: col.name, pgType: col.type, chType: 'UInt8', select: `coalesce(${pgIdent(col.name)}, false)::int`, pullSafe: false });
+      columns.push({
+        name: col.name, pgType: col.type, chType: 'UInt8', select: `coalesce(${pgIdent(col.name)}, false)::int`, pullSafe: false,
+        render: { value: { kind: 'bool', digit: true }, nullAs: '0' },
+      });
       isDeleted = col.name;
       continue;
     }

@@ -1,7 +1,7 @@
 import type { ClickHouseCapabilities } from './clickhouse-version';
 import { RANGE_ERROR_MARK, UserError } from './errors';
 import { pgIdent, pgString } from './quote';
-import type { ColumnPlan } from './types';
+import type { ColumnPlan, ColumnRender, ValueGuard, ValueRender } from './types';
 
 /** A column as the PostgreSQL catalog describes it (domains resolved to their base type). */
 export interface PgColumn {
@@ -42,12 +42,16 @@ interface Guard {
   holds: string;
   /** Clamp policy: the value to store instead, as a PostgreSQL expression; absent = cannot clamp (fails). */
   clamp?: (v: string) => string;
+  /** The same check on a value's output text, for the CDC path (core/change-values.ts). */
+  spec: ValueGuard;
 }
 
 interface Mapping {
   chType: string;
   /** Builds the SELECT expression from the quoted column name. */
   select?: (col: string) => string;
+  /** What select does, done on the output text by the CDC path; absent: the text as it is (select absent or `::text` of the output). */
+  render?: ValueRender;
   guard?: Guard;
   /** ClickHouse cannot wrap this type in Nullable (Array, JSON): NULL is sent as `nullAs`. */
   notNullable?: { nullAs: string };
@@ -103,6 +107,7 @@ function floatMapping(chType: 'Float32' | 'Float64', caps: ClickHouseCapabilitie
     chType,
     select: (c) =>
       `CASE WHEN ${c} = 'NaN' THEN '${nan}' WHEN ${c} = 'Infinity' THEN 'inf' WHEN ${c} = '-Infinity' THEN '-inf' ELSE ${old ? oldServerFloatDigits(c) : `${c}::text`} END`,
+    render: { kind: 'float', single: chType === 'Float32', nan, old },
   };
 }
 
@@ -123,8 +128,16 @@ function dateGuard(pgType: string, from: string, to: string, last: string): Guar
     when: (v) => `${v}::${pgType} < ${pgString(from)} OR ${v}::${pgType} >= ${pgString(to)}`,
     holds: `[${from}, ${to})`,
     clamp: (v) => `CASE WHEN ${v}::${pgType} < ${pgString(from)} THEN ${pgString(from)}::${pgType} ELSE ${pgString(last)}::${pgType} END`,
+    // Compared as text in the rendered form (UTC, no offset), where ISO order is time order; clamped values as the select prints them.
+    spec: { kind: 'range', from: renderedTime(pgType, from), to: renderedTime(pgType, to), below: renderedTime(pgType, from), above: renderedTime(pgType, last) },
     range: { from, to, pgType },
   };
+}
+
+/** A date or timestamp literal of dateGuard as the column's select prints it: `+00` dropped, midnight spelled out. */
+function renderedTime(pgType: string, literal: string): string {
+  const t = literal.replace(/\+00$/, '');
+  return pgType === 'date' || t.includes(' ') ? t : `${t} 00:00:00`;
 }
 
 function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): Mapping {
@@ -137,13 +150,17 @@ function timestampMapping(caps: ClickHouseCapabilities, withTimeZone: boolean): 
   if (caps.dateTime64) {
     const r = extendedRange(caps);
     const g = dateGuard(pgType, r.from, r.to, `${r.lastDay} 23:59:59.999999${withTimeZone ? '+00' : ''}`);
-    return { chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined, guard: g, range: g.range };
+    return {
+      chType: "DateTime64(6, 'UTC')", select: withTimeZone ? utc : undefined, render: { kind: 'timestamp', zone: withTimeZone, seconds: false }, guard: g, range: g.range,
+    };
   }
   // Old servers have whole seconds only: the fraction is truncated (documented).
   const tz = withTimeZone ? '+00' : '';
   // 18.16 prints and parses DateTime only to the end of 2105 (2106-02-07 wraps to 1970).
   const g = dateGuard(pgType, `1970-01-01 00:00:00${tz}`, `2106-01-01 00:00:00${tz}`, `2105-12-31 23:59:59${tz}`);
-  return { chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})`, guard: g, range: g.range };
+  return {
+    chType: "DateTime('UTC')", select: (c) => `date_trunc('second', ${utc(c)})`, render: { kind: 'timestamp', zone: withTimeZone, seconds: true }, guard: g, range: g.range,
+  };
 }
 
 function dateMapping(caps: ClickHouseCapabilities): Mapping {
@@ -166,7 +183,7 @@ function numericMapping(type: string, caps: ClickHouseCapabilities, setting: 'de
   const m = /^numeric\((\d+),(-?\d+)\)$/.exec(type.replace(/\s+/g, ''));
   if (m && Number(m[1]) <= maxPrecision && Number(m[2]) >= 0 && Number(m[2]) <= Number(m[1])) {
     // A constrained numeric still holds 'NaN', which no Decimal does.
-    return { chType: `Decimal(${m[1]}, ${m[2]})`, guard: { when: (v) => `${v} = 'NaN'`, holds: 'numbers, not NaN' } };
+    return { chType: `Decimal(${m[1]}, ${m[2]})`, guard: { when: (v) => `${v} = 'NaN'`, holds: 'numbers, not NaN', spec: { kind: 'nan' } } };
   }
   // Unbounded numeric holds up to 131072 digits: Decimal(76, 38) holds most
   // real values exactly, and anything wider is caught, never rounded. A
@@ -177,6 +194,7 @@ function numericMapping(type: string, caps: ClickHouseCapabilities, setting: 'de
       guard: {
         when: (v) => `${NOT_A_NUMBER(v)} OR abs(${v}) >= 1e38 OR ${v} <> round(${v}, 38)`,
         holds: 'finite numbers with at most 38 digits before and 38 after the point; set numeric: string to keep every digit',
+        spec: { kind: 'decimal' },
       },
     };
   }
@@ -196,7 +214,7 @@ function jsonMapping(caps: ClickHouseCapabilities, setting: 'string' | 'json', c
     chType: 'JSON',
     select: asText,
     notNullable: { nullAs: `'{}'` },
-    guard: { when: (v) => `jsonb_typeof(${v}::jsonb) <> 'object'`, holds: 'JSON objects (not arrays or scalars); use json: "string"' },
+    guard: { when: (v) => `jsonb_typeof(${v}::jsonb) <> 'object'`, holds: 'JSON objects (not arrays or scalars); use json: "string"', spec: { kind: 'object' } },
   };
 }
 
@@ -219,7 +237,10 @@ function baseMapping(
     case 'numeric':
       return numericMapping(type, caps, opts.numeric ?? 'decimal');
     case 'bool':
-      return caps.bool ? { chType: 'Bool', select: asText } : { chType: 'UInt8', select: (c) => `${c}::int` };
+      // boolout prints t/f; the text cast true/false.
+      return caps.bool
+        ? { chType: 'Bool', select: asText, render: { kind: 'bool', digit: false } }
+        : { chType: 'UInt8', select: (c) => `${c}::int`, render: { kind: 'bool', digit: true } };
     // char(n) keeps its padding: the column's own output, not a ::text cast, which strips it.
     case 'bpchar':
       return { chType: 'String', quoted: true };
@@ -236,6 +257,8 @@ function baseMapping(
       return { ...timestampMapping(caps, true), quoted: true };
   }
   // bytea arrives as PostgreSQL's hex text (\x...), intervals and times as PostgreSQL prints them.
+  // inet's text cast prints the netmask its output leaves out (10.0.0.1/32).
+  if (typname === 'inet') return { chType: 'String', select: asText, quoted: true, render: { kind: 'inet' } };
   if (STRING_TYPES.has(typname) || typtype === 'e') return { chType: 'String', select: asText, quoted: true };
   // Every other type (tsvector, money, ranges, geometry, composites, extension
   // types such as hstore or vector): PostgreSQL's own text, exact and what the
@@ -264,12 +287,15 @@ function arrayMapping(col: PgColumn, caps: ClickHouseCapabilities, opts: MapOpti
     ...(el.byDefault ? { byDefault: true as const } : {}),
     select: (c) =>
       `(SELECT '[' || coalesce(string_agg(CASE WHEN ${e} IS NULL THEN 'NULL' ELSE ${quoted} END, ',' ORDER BY n), '') || ']' FROM unnest(${c}) WITH ORDINALITY AS u(${e}, n))`,
+    // box is the one built-in type whose array text separates elements with ';'.
+    render: { kind: 'array', element: el.render ?? { kind: 'text' }, quoted: !!el.quoted, delimiter: col.elemTypname === 'box' ? ';' : ',' },
     // ClickHouse has no Nullable(Array): a NULL array arrives as [].
     notNullable: { nullAs: `'[]'` },
     guard: {
       when: (v) =>
         `array_ndims(${v}) > 1` + (elemGuard ? ` OR EXISTS (SELECT 1 FROM unnest(${v}) AS u(${e}) WHERE ${elemGuard.when(e)})` : ''),
       holds: `one-dimensional arrays${elemGuard ? ` of values in ${elemGuard.holds}` : ''}`,
+      spec: { kind: 'array', ...(elemGuard ? { element: elemGuard.spec } : {}) },
     },
   };
 }
@@ -304,7 +330,10 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
     // ClickHouse allows no Nullable around these; LowCardinality takes it inside.
     const nullable = !col.notNull && !opts.key && !/^(Nullable|Array|LowCardinality|JSON|Map|Tuple)\b/.test(opts.override);
     const expr = m.select ? m.select(quoted) : quoted;
-    return { name: col.name, pgType: col.type, chType: nullable ? `Nullable(${opts.override})` : opts.override, select: expr, pullSafe: false };
+    return {
+      name: col.name, pgType: col.type, chType: nullable ? `Nullable(${opts.override})` : opts.override, select: expr, pullSafe: false,
+      render: { value: m.render ?? { kind: 'text' } },
+    };
   }
   const policy = opts.key && opts.outOfRange === 'null' ? 'fail' : (opts.outOfRange ?? 'fail');
   const nullable = !col.notNull && !opts.key && !m.notNullable;
@@ -316,6 +345,11 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
   // Both such mappings (Array, JSON) render text, so NULL is replaced in kind.
   if (m.notNullable && !col.notNull) expr = `coalesce(${expr}, ${m.notNullable.nullAs})`;
   const { range } = m;
+  const cdc: ColumnRender = {
+    value: m.render ?? { kind: 'text' },
+    ...(m.guard ? { guard: m.guard.spec, policy: policy === 'clamp' && !m.guard.clamp ? 'fail' : policy } : {}),
+    ...(m.notNullable && !col.notNull ? { nullAs: m.notNullable.nullAs.slice(1, -1) } : {}),
+  };
   return {
     name: col.name,
     pgType: col.type,
@@ -325,6 +359,7 @@ export function mapColumn(col: PgColumn, caps: ClickHouseCapabilities, options: 
     ...(range ? { range } : {}),
     ...(m.guard ? { guard: { when: m.guard.when(quoted), holds: m.guard.holds } } : {}),
     ...(m.byDefault ? { textByDefault: true as const } : {}),
+    render: cdc,
   };
 }
 

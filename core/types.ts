@@ -21,7 +21,50 @@ export interface ColumnPlan {
   guard?: { when: string; holds: string };
   /** A type pg2ch has no mapping for, copied as PostgreSQL's text (String). */
   textByDefault?: true;
+  /** How the CDC path renders this column from the type's output text as `select` does (core/change-values.ts). */
+  render?: ColumnRender;
 }
+
+/**
+ * The data half of a column's mapping: what core/change-values.ts does to a
+ * value's output text (as pgoutput sends it) to print what `select` prints.
+ * Built by core/type-map.ts beside each SQL expression; plain data, since it
+ * travels in Temporal payloads.
+ */
+export interface ColumnRender {
+  value: ValueRender;
+  /** Values chType cannot hold, as `guard.when` finds them. */
+  guard?: ValueGuard;
+  /** What the select does with them (key columns never null). */
+  policy?: 'fail' | 'clamp' | 'null';
+  /** NULL, and a value set to NULL, is written as this text (ClickHouse has no Nullable(Array) or Nullable(JSON)). */
+  nullAs?: string;
+}
+
+export type ValueRender =
+  /** The output text itself (`c`, `c::text` where that is the output). */
+  | { kind: 'text' }
+  /** `c::text` ('true'/'false'), or `c::int` ('1'/'0') with digit. */
+  | { kind: 'bool'; digit: boolean }
+  /** `inet::text`: the netmask is always printed. */
+  | { kind: 'inet' }
+  /** NaN and infinities as ClickHouse spells them; old: the old reader's 19 digits (type-map.ts oldServerFloatDigits). */
+  | { kind: 'float'; single: boolean; nan: string; old: boolean }
+  /** zone: timestamptz at UTC (the session prints +00); seconds: date_trunc('second'). */
+  | { kind: 'timestamp'; zone: boolean; seconds: boolean }
+  /** ClickHouse array text from the elements' rendered text; quoted: in single quotes, quotes doubled. */
+  | { kind: 'array'; element: ValueRender; quoted: boolean; delimiter: string };
+
+export type ValueGuard =
+  /** Outside [from, to), compared as the rendered text; below/above: the clamped values' rendered text. */
+  | { kind: 'range'; from: string; to: string; below?: string; above?: string }
+  | { kind: 'nan' }
+  /** NaN, ±Infinity, more than 38 digits before the point, a nonzero digit past the 38th after it. */
+  | { kind: 'decimal' }
+  /** Not a JSON object. */
+  | { kind: 'object' }
+  /** More than one dimension, or an element its guard finds. */
+  | { kind: 'array'; element?: ValueGuard };
 
 /**
  * push: PostgreSQL COPY streamed by the worker into ClickHouse.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renderChangeValue } from '../../core/change-values';
 import { capabilitiesFor } from '../../core/clickhouse-version';
 import { UserError } from '../../core/errors';
 import { buildPlan, chooseCursor, planWarnings, type PlanTarget, type SourceSchema } from '../../core/table-plan';
@@ -401,7 +402,11 @@ describe('buildPlan: softDelete', () => {
       chType: 'UInt8',
       select: 'coalesce("deleted", false)::int',
       pullSafe: false,
+      render: { value: { kind: 'bool', digit: true }, nullAs: '0' },
     });
+    // The CDC path renders it as the select does: NULL is not deleted.
+    const flag = p.columns.find((c) => c.name === 'deleted')!;
+    expect(['t', 'f', null].map((v) => renderChangeValue(flag, v))).toEqual(['1', '0', '0']);
     expect(p.softDelete).toBe('deleted');
     expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at', isDeleted: 'deleted' });
   });

@@ -4,8 +4,10 @@ import { RANGE_ERROR_MARK, UserError } from '../../core/errors';
 import { isIntegerType, isTimestampType, mapColumn, type PgColumn } from '../../core/type-map';
 import type { ColumnPlan } from '../../core/types';
 
-// chType and select are what these tests pin; pullSafe, range and guard have tests of their own.
-const withoutPlan = ({ pullSafe: _p, range: _r, guard: _g, ...rest }: ColumnPlan) => rest;
+// chType and select are what these tests pin; pullSafe, range, guard and render have tests of their own.
+const withoutPlan = ({ pullSafe: _p, range: _r, guard: _g, render: _c, ...rest }: ColumnPlan) => rest;
+/** The CDC rendering is pinned by test/unit/change-values.test.ts. */
+const noRender = ({ render: _c, ...rest }: ColumnPlan) => rest;
 
 const OLD = capabilitiesFor('18.16.1');
 const NEW = capabilitiesFor('24.8.1');
@@ -113,7 +115,7 @@ function expectGuardMatchesSelect(plan: ColumnPlan, guarded: boolean): void {
 describe('mapColumn on ClickHouse 18.16.1', () => {
   it.each(CASES)('%s', (what, c, oldType, oldSelect) => {
     const plan = mapColumn(c, OLD);
-    const { pullSafe, range, guard: _g, ...rest } = plan;
+    const { pullSafe, range, guard: _g, render: _c, ...rest } = plan;
     expect(rest).toStrictEqual({ name: 'c', pgType: c.type, chType: oldType, select: oldSelect });
     expect(pullSafe).toBe(PULL_SAFE.has(c.typname));
     expect(range !== undefined).toBe(RANGED.has(c.typname));
@@ -124,7 +126,7 @@ describe('mapColumn on ClickHouse 18.16.1', () => {
 describe('mapColumn on ClickHouse 24.8.1', () => {
   it.each(CASES)('%s', (what, c, _oldType, _oldSelect, newType, newSelect) => {
     const plan = mapColumn(c, NEW);
-    const { pullSafe, range, guard: _g, ...rest } = plan;
+    const { pullSafe, range, guard: _g, render: _c, ...rest } = plan;
     expect(rest).toStrictEqual({ name: 'c', pgType: c.type, chType: newType, select: newSelect });
     expect(pullSafe).toBe(PULL_SAFE.has(c.typname));
     expect(range !== undefined).toBe(RANGED.has(c.typname));
@@ -292,7 +294,7 @@ describe('mapColumn: numeric precision', () => {
 
 describe('mapColumn: numeric NaN guard', () => {
   it('numeric(p,s) fails on NaN with the out-of-range message', () => {
-    expect(mapColumn(col('amount', 'numeric', 'numeric(12,2)'), NEW)).toStrictEqual({
+    expect(noRender(mapColumn(col('amount', 'numeric', 'numeric(12,2)'), NEW))).toStrictEqual({
       name: 'amount',
       pgType: 'numeric(12,2)',
       chType: 'Decimal(12, 2)',
@@ -328,7 +330,7 @@ describe('mapColumn: numeric NaN guard', () => {
 
 describe('mapColumn: unbounded numeric', () => {
   it('is Decimal(76, 38) with a width and NaN guard on a server with Decimal256', () => {
-    expect(mapColumn(col('n', 'numeric', 'numeric', false), NEW)).toStrictEqual({
+    expect(noRender(mapColumn(col('n', 'numeric', 'numeric', false), NEW))).toStrictEqual({
       name: 'n',
       pgType: 'numeric',
       chType: 'Nullable(Decimal(76, 38))',
@@ -403,7 +405,7 @@ describe('mapColumn: other text-like types', () => {
   });
 
   it('char(n) is selected raw so its padding is kept', () => {
-    expect(mapColumn(col('code', 'bpchar', 'character(3)'), NEW)).toStrictEqual({
+    expect(noRender(mapColumn(col('code', 'bpchar', 'character(3)'), NEW))).toStrictEqual({
       name: 'code',
       pgType: 'character(3)',
       chType: 'String',
@@ -446,7 +448,7 @@ describe('mapColumn: types without a mapping of their own', () => {
     ['int4multirange', 'int4multirange', 'm'],
   ])('%s (%s, typtype %s) is String holding PostgreSQL\'s text, marked as such', (typname, type, typtype) => {
     for (const caps of [OLD, NEW]) {
-      expect(text(col('x', typname, type, false, typtype), caps)).toStrictEqual({
+      expect(noRender(text(col('x', typname, type, false, typtype), caps))).toStrictEqual({
         name: 'x', pgType: type, chType: 'Nullable(String)', select: '"x"::text', pullSafe: false, textByDefault: true,
       });
     }
@@ -478,7 +480,7 @@ describe('mapColumn: types without a mapping of their own', () => {
   });
 
   it('a types override replaces the default, unmarked', () => {
-    expect(mapColumn(col('x', 'tsvector'), NEW, { override: 'String' })).toStrictEqual({ name: 'x', pgType: 'tsvector', chType: 'String', select: '"x"::text', pullSafe: false });
+    expect(noRender(mapColumn(col('x', 'tsvector'), NEW, { override: 'String' }))).toStrictEqual({ name: 'x', pgType: 'tsvector', chType: 'String', select: '"x"::text', pullSafe: false });
   });
 });
 
@@ -617,7 +619,7 @@ const arrayGuard = (q: string, label: string, chType: string, holds: string, whe
 
 describe('mapColumn: arrays', () => {
   it('int4[] is Array(Nullable(Int32)) built by a subquery, one dimension only', () => {
-    expect(mapColumn(arrayCol('a', 'int4', 'integer[]'), NEW)).toStrictEqual({
+    expect(noRender(mapColumn(arrayCol('a', 'int4', 'integer[]'), NEW))).toStrictEqual({
       name: 'a',
       pgType: 'integer[]',
       chType: 'Array(Nullable(Int32))',
@@ -642,7 +644,7 @@ describe('mapColumn: arrays', () => {
   it("text[] where arrays are read unescaped first (18.16, and any server before the probe): PostgreSQL's own array text as String", () => {
     for (const caps of [OLD, NEW, UNPROBED]) {
       expect(caps.arraysReadEscaped).toBe(false);
-      expect(mapColumn(arrayCol('tags', 'text', 'text[]'), caps)).toStrictEqual({
+      expect(noRender(mapColumn(arrayCol('tags', 'text', 'text[]'), caps))).toStrictEqual({
         name: 'tags',
         pgType: 'text[]',
         chType: 'String',
@@ -731,7 +733,7 @@ describe('mapColumn: arrays', () => {
     // No range: the embedded engine's range check is for scalar dates.
     expect(plan.range).toBeUndefined();
     // Before the probe: PostgreSQL's array text, with no element guard.
-    expect(mapColumn(arrayCol('at', 'timestamptz', 'timestamp with time zone[]'), NEW)).toStrictEqual({
+    expect(noRender(mapColumn(arrayCol('at', 'timestamptz', 'timestamp with time zone[]'), NEW))).toStrictEqual({
       name: 'at',
       pgType: 'timestamp with time zone[]',
       chType: 'String',
@@ -770,7 +772,7 @@ describe('mapColumn: arrays', () => {
 
 describe('mapColumn: outOfRange "null"', () => {
   it('a NOT NULL date becomes Nullable and out-of-range values NULL', () => {
-    expect(mapColumn(col('d', 'date'), NEW, { outOfRange: 'null' })).toStrictEqual({
+    expect(noRender(mapColumn(col('d', 'date'), NEW, { outOfRange: 'null' }))).toStrictEqual({
       name: 'd',
       pgType: 'date',
       chType: 'Nullable(Date32)',
@@ -857,7 +859,7 @@ describe('mapColumn: outOfRange "clamp"', () => {
 
 describe('mapColumn: type override', () => {
   it('replaces the ClickHouse type, Nullable-wrapped for a nullable column, with no guard', () => {
-    expect(mapColumn(col('n', 'numeric', 'numeric', false), NEW, { override: 'Decimal(38, 10)' })).toStrictEqual({
+    expect(noRender(mapColumn(col('n', 'numeric', 'numeric', false), NEW, { override: 'Decimal(38, 10)' }))).toStrictEqual({
       name: 'n',
       pgType: 'numeric',
       chType: 'Nullable(Decimal(38, 10))',
@@ -888,7 +890,7 @@ describe('mapColumn: type override', () => {
   });
 
   it('makes an unsupported type copyable as text', () => {
-    expect(mapColumn(col('doc', 'tsvector'), NEW, { override: 'String' })).toStrictEqual({
+    expect(noRender(mapColumn(col('doc', 'tsvector'), NEW, { override: 'String' }))).toStrictEqual({
       name: 'doc',
       pgType: 'tsvector',
       chType: 'String',
@@ -918,7 +920,7 @@ describe('mapColumn: json option', () => {
     `ELSE ("j"::text)::text END`;
 
   it('json: "json" on 25.3 is the JSON type, objects only', () => {
-    const { pullSafe: _p, ...rest } = mapColumn(col('j', 'jsonb'), JSON_SERVER, { json: 'json' });
+    const { pullSafe: _p, render: _c, ...rest } = mapColumn(col('j', 'jsonb'), JSON_SERVER, { json: 'json' });
     expect(rest).toStrictEqual({ name: 'j', pgType: 'jsonb', chType: 'JSON', select: jsonSelect, guard: { when: JSON_WHEN, holds: JSON_HOLDS } });
   });
 

@@ -252,7 +252,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'error', `pg2ch: ${err.message}`) + '\n');
       return err instanceof ConfigError ? 2 : 1;
     }
-    process.stderr.write(`pg2ch: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A log shipper keeps the trace in one record; people read it as usual.
+    const text = `pg2ch: unexpected error: ${(err as Error)?.stack ?? String(err)}`;
+    process.stderr.write(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'error', text) + '\n');
     return 1;
   }
 }

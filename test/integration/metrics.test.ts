@@ -85,6 +85,20 @@ describe('the worker serves Prometheus metrics on PG2CH_METRICS_ADDRESS and logs
     expect(sample(after, 'pg2ch_activity_errors_total', labels)).toBe(before + 1);
   });
 
+  it('reads rows pending and lag behind PostgreSQL from the status read, refreshed on scrape', async () => {
+    // Rows the worker has not copied: only the status read (at most every 30 s) can know of them.
+    await seedActivityLogs(pool, { firstId: ROWS + 1, count: 500, table });
+    const deadline = Date.now() + 90_000;
+    let text = await scrape(address);
+    while (sample(text, 'pg2ch_rows_pending', { table }) !== 500 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2000));
+      text = await scrape(address);
+    }
+    expect(sample(text, 'pg2ch_rows_pending', { table })).toBe(500);
+    // The seed's events spread over the last 90 days: the oldest one not copied is hours old at least.
+    expect(sample(text, 'pg2ch_lag_seconds', { table })).toBeGreaterThan(3600);
+  });
+
   it('logs one JSON object per line, with the table and workflow id of the sync, and no secret', () => {
     const lines = (worker.stdout() + worker.stderr()).split('\n').filter((l) => l.trim() !== '');
     const records = lines.map((l) => {

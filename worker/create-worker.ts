@@ -4,7 +4,7 @@ import { secretsOf, type WorkerConfig } from '../core/config';
 import { classify } from '../core/errors';
 import { connectClickHouse, createPgPool, withinTimeout } from './connections';
 import { loadWorkflowBundle } from './workflow-bundle';
-import { startMetricsServer, type MetricsServer } from './metrics-server';
+import type { MetricsServer } from './metrics-server';
 import { tableStatuses } from '../activities/status';
 
 export interface Pg2chWorker {
@@ -39,7 +39,10 @@ async function step<T>(what: string, secrets: string[], fn: () => Promise<T>): P
 
 export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOptions = {}): Promise<Pg2chWorker> {
   // First: a taken port is said before any connection is tried.
-  const metricsServer = opts.metricsAddress ? await startMetricsServer(opts.metricsAddress, opts.sdkMetricsUrl) : undefined;
+  // Loaded only when asked for: prom-client costs every CLI start tens of ms.
+  const metricsServer = opts.metricsAddress
+    ? await (require('./metrics-server') as typeof import('./metrics-server')).startMetricsServer(opts.metricsAddress, opts.sdkMetricsUrl)
+    : undefined;
   try {
     return await createWorkerServing(config, opts, metricsServer);
   } catch (err) {

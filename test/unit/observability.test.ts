@@ -1,7 +1,8 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createSyncMetrics, withMetrics } from '../../activities/metrics';
+import { withMetrics } from '../../activities/metrics';
+import { createSyncMetrics } from '../../worker/metrics-server';
 import { ConfigError, readObservabilityConfig } from '../../core/config';
 import { sample } from '../support/prometheus';
 import { formatOwnLine, jsonLogLine, tableOfWorkflowId } from '../../core/log-line';
@@ -107,7 +108,12 @@ describe('withMetrics', () => {
 
   it('counts failures by kind and type, and rethrows them unchanged', async () => {
     const registry = new Registry();
-    const failures = [ApplicationFailure.retryable('down', 'NetworkError'), ApplicationFailure.nonRetryable('no', 'PostgresAuth'), ApplicationFailure.retryable('down again', 'NetworkError')];
+    const failures = [
+      ApplicationFailure.retryable('down', 'NetworkError'),
+      ApplicationFailure.nonRetryable('no', 'PostgresAuth'),
+      new CancelledFailure('the worker is stopping'),
+      ApplicationFailure.retryable('down again', 'NetworkError'),
+    ];
     let n = 0;
     const a = instrumented(registry, async () => {
       throw failures[n++];
@@ -115,6 +121,7 @@ describe('withMetrics', () => {
     for (const f of failures) await expect(a.insertBatch({ plan })).rejects.toBe(f);
     expect(await value(registry, 'pg2ch_activity_errors_total', { table: 'public.t', activity: 'insertBatch', kind: 'retryable', type: 'NetworkError' })).toBe(2);
     expect(await value(registry, 'pg2ch_activity_errors_total', { table: 'public.t', activity: 'insertBatch', kind: 'non_retryable', type: 'PostgresAuth' })).toBe(1);
+    expect(await value(registry, 'pg2ch_activity_errors_total', { type: 'UnknownError' })).toBeUndefined();
     expect(await value(registry, 'pg2ch_rows_copied_total', { table: 'public.t' })).toBeUndefined();
   });
 });

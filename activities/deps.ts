@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Pool } from 'pg';
 import type { ClickHouseCapabilities } from '../core/clickhouse-version';
 import type { CopyStrategySetting, PostgresConfig } from '../core/config';
+import type { SyncMetrics } from './metrics';
 
 /** A connected ClickHouse, server or embedded engine: only the factory differs. */
 export interface ClickHouseTarget {
@@ -34,4 +35,6 @@ export interface ActivityDeps {
   secrets: string[];
   /** Fault injection for crash tests only: runs after a chunk is in ClickHouse, before the activity returns. */
   afterInsert?: () => void;
+  /** Where the activities' metrics go (PG2CH_METRICS_ADDRESS); none by default. */
+  metrics?: SyncMetrics;
 }

@@ -19,6 +19,7 @@ import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
+import { withMetrics } from './metrics';
 import { verifySegment } from './verify';
 import { verifyByKey, type KeyVerifyInput } from './key-verify';
 import { verifiesByKey } from '../core/key-verify';
@@ -339,6 +340,15 @@ export function createActivities(deps: ActivityDeps) {
     });
   }
 
+  /** insertBatch, with a log line per chunk copied: what a log shipper follows a sync by. */
+  async function copyChunk(input: { plan: TablePlan; range: ChunkRange; resume: boolean }): Promise<CopyResult> {
+    const result = await insertBatch(input);
+    const { afterId, toId } = input.range;
+    // A skipped chunk said so already (range already in ClickHouse).
+    if (!result.skipped) Context.current().log.info('chunk copied', { table: input.plan.key, afterId, toId, rows: result.rows, bytes: result.bytes });
+    return result;
+  }
+
   /**
    * What `pg2ch verify` compares: by default everything synced so far (up to
    * the watermark or the end of the ranges backfills copied), else the ids
@@ -397,11 +407,11 @@ export function createActivities(deps: ActivityDeps) {
     await writeCheckpoint(ch, input.plan, input.range, input.rows, workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '');
   }
 
-  return {
+  return withMetrics({
     prepareTable: withFailures(secrets, prepareTable),
     planBackfill: withFailures(secrets, planBackfill),
     readChunk: withFailures(secrets, readChunk),
-    insertBatch: withFailures(secrets, insertBatch, toChunkFailure),
+    insertBatch: withFailures(secrets, copyChunk, toChunkFailure),
     checkpoint: withFailures(secrets, checkpoint),
     /** For `pg2ch status`: read through the worker, which holds the embedded engine. */
     planVerify: withFailures(secrets, planVerify),
@@ -421,7 +431,7 @@ export function createActivities(deps: ActivityDeps) {
     readStatus: withFailures(secrets, (input: { tables?: string[]; settings?: Record<string, TableSettings>; defaults?: TableSettings }) =>
       tableStatuses(pg, ch, input.tables, input.settings, input.defaults),
     ),
-  };
+  }, deps.metrics);
 }
 
 export type Pg2chActivities = ReturnType<typeof createActivities>;

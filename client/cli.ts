@@ -22,6 +22,7 @@ import { progressMode } from './progress-view';
 import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
 import { runWorkerCommand } from './commands/worker';
 import { connectTemporal } from './temporal-client';
+import { formatOwnLine } from '../core/log-line';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 const err = (line: string) => process.stderr.write(line + '\n');
@@ -52,7 +53,7 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run a worker: polls the task queue and runs syncs (Ctrl-C stops it gracefully)')
     .action(async () => {
-      await runWorkerCommand(process.env, out);
+      await runWorkerCommand(process.env, (line) => out(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'info', line)));
     });
 
   // Every command that talks to Temporal: connect, run, always close.
@@ -248,10 +249,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof ConfigError || err instanceof UserError) {
-      process.stderr.write(`pg2ch: ${err.message}\n`);
+      process.stderr.write(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'error', `pg2ch: ${err.message}`) + '\n');
       return err instanceof ConfigError ? 2 : 1;
     }
-    process.stderr.write(`pg2ch: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A log shipper keeps the trace in one record; people read it as usual.
+    const text = `pg2ch: unexpected error: ${(err as Error)?.stack ?? String(err)}`;
+    process.stderr.write(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'error', text) + '\n');
     return 1;
   }
 }

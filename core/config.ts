@@ -204,3 +204,22 @@ export function parsePositiveInt(name: string, raw: string, max = MAX_CHUNK_ROWS
   }
   return Number(raw);
 }
+
+export type LogFormat = 'human' | 'json';
+
+/** What the worker tells the outside about itself: Prometheus metrics and the log format. */
+export interface ObservabilityConfig {
+  /** host:port to serve /metrics on; undefined = no metrics (the default). */
+  metricsAddress?: string;
+  logFormat: LogFormat;
+}
+
+export function readObservabilityConfig(env: Env): ObservabilityConfig {
+  const logFormat = pick(env, 'PG2CH_LOG_FORMAT', z.enum(['human', 'json']), 'human or json', 'human');
+  if (!env.PG2CH_METRICS_ADDRESS) return { logFormat };
+  const expected = 'host:port to serve Prometheus metrics on, such as 127.0.0.1:9464 or 0.0.0.0:9464';
+  const address = pick(env, 'PG2CH_METRICS_ADDRESS', hostPort, expected);
+  const port = Number(/:(\d+)$/.exec(address)![1]);
+  if (port < 1 || port > 65535) throw new ConfigError(`PG2CH_METRICS_ADDRESS is invalid: expected ${expected}, got ${JSON.stringify(address)} (port out of 1-65535)`);
+  return { metricsAddress: address, logFormat };
+}

@@ -4,6 +4,8 @@ import { secretsOf, type WorkerConfig } from '../core/config';
 import { classify } from '../core/errors';
 import { connectClickHouse, createPgPool, withinTimeout } from './connections';
 import { loadWorkflowBundle } from './workflow-bundle';
+import type { MetricsServer } from './metrics-server';
+import { tableStatuses } from '../activities/status';
 
 export interface Pg2chWorker {
   worker: Worker;
@@ -18,6 +20,9 @@ export interface WorkerOptions {
   /** Reuse an already connected ClickHouse (the embedded engine allows one per process). */
   clickhouse?: ClickHouseTarget;
   afterInsert?: () => void;
+  /** PG2CH_METRICS_ADDRESS: serve Prometheus metrics there (with the SDK's own from sdkMetricsUrl, see worker/runtime.ts). */
+  metricsAddress?: string;
+  sdkMetricsUrl?: string;
 }
 
 const TEMPORAL_CONNECT_TIMEOUT_MS = 15_000;
@@ -33,6 +38,20 @@ async function step<T>(what: string, secrets: string[], fn: () => Promise<T>): P
 }
 
 export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOptions = {}): Promise<Pg2chWorker> {
+  // First: a taken port is said before any connection is tried.
+  // Loaded only when asked for: prom-client costs every CLI start tens of ms.
+  const metricsServer = opts.metricsAddress
+    ? await (require('./metrics-server') as typeof import('./metrics-server')).startMetricsServer(opts.metricsAddress, opts.sdkMetricsUrl)
+    : undefined;
+  try {
+    return await createWorkerServing(config, opts, metricsServer);
+  } catch (err) {
+    await metricsServer?.close();
+    throw err;
+  }
+}
+
+async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, metricsServer: MetricsServer | undefined): Promise<Pg2chWorker> {
   const secrets = secretsOf(config);
   const pg = createPgPool(config.postgres);
   const pgWhere = `${config.postgres.host}:${config.postgres.port}/${config.postgres.database}`;
@@ -58,10 +77,16 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
       clickhouse,
       secrets,
       afterInsert: opts.afterInsert,
+      metrics: metricsServer?.metrics,
     }),
     // Two cores: a couple of concurrent copies saturate them.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: '10s',
+  });
+  // Lag and pending rows as `pg2ch status` computes them, for the tables this worker syncs.
+  metricsServer?.setRefresh(async () => {
+    const tables = metricsServer.metrics.tables();
+    if (tables.length > 0) metricsServer.metrics.status(await tableStatuses(pg, clickhouse, tables));
   });
   return {
     worker,
@@ -73,6 +98,7 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
         await connection.close().catch(() => {});
         await pg.end().catch(() => {});
         if (!opts.clickhouse) await clickhouse.client.close().catch(() => {});
+        await metricsServer?.close();
       }
     },
     shutdown() {

@@ -1,4 +1,5 @@
-import { readWorkerConfig } from '../../core/config';
+import { readObservabilityConfig, readWorkerConfig, secretsOf } from '../../core/config';
+import { installRuntime } from '../../worker/runtime';
 import { createPg2chWorker, StartupError } from '../../worker/create-worker';
 import { UserError } from '../../core/errors';
 
@@ -13,9 +14,11 @@ function crashHook(env: NodeJS.ProcessEnv): (() => void) | undefined {
 
 export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
   const config = readWorkerConfig(env);
+  const obs = readObservabilityConfig(env);
+  const { sdkMetricsUrl } = await installRuntime(obs, secretsOf(config));
   let w;
   try {
-    w = await createPg2chWorker(config, { afterInsert: crashHook(env) });
+    w = await createPg2chWorker(config, { afterInsert: crashHook(env), metricsAddress: obs.metricsAddress, sdkMetricsUrl });
   } catch (err) {
     if (err instanceof StartupError) throw new UserError(err.message, 'StartupError');
     throw err;
@@ -23,7 +26,8 @@ export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: strin
   const ch = config.clickhouse.kind === 'server' ? config.clickhouse.url : `embedded (${config.clickhouse.path})`;
   out(
     `pg2ch worker on task queue ${config.temporal.taskQueue} at ${config.temporal.address}; ` +
-      `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}`,
+      `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}` +
+      (obs.metricsAddress ? `; metrics on http://${obs.metricsAddress}/metrics` : ''),
   );
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: running
   // activities finish or are cancelled within shutdownGraceTime.

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { readClickHouseConfig, readWorkerConfig, type WorkerConfig } from '../../core/config';
 import { createPg2chWorker, type Pg2chWorker } from '../../worker/create-worker';
 import './services';
+import { routeWorkerLogs } from './worker-logs';
 
 export type Target = 'server' | 'embedded';
 
@@ -36,6 +37,7 @@ export interface RunningWorker {
 /** A real worker in this process, wired exactly as `pg2ch worker` wires it. */
 export async function startWorker(env: Record<string, string>): Promise<RunningWorker> {
   const config = readWorkerConfig(env);
+  routeWorkerLogs(expect.getState().testPath ?? 'worker', services().workDir);
   const worker = await createPg2chWorker(config, {
     workflowBundle: { code: readFileSync(services().workflowBundlePath, 'utf8') },
   });

@@ -1,11 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import type { TemporalConfig } from '../core/config';
 import { UserError } from '../core/errors';
+import { temporalConnectionOptions } from '../core/tls';
 
 export async function connectTemporal(cfg: TemporalConfig): Promise<Client> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: cfg.address, connectTimeout: '5s' });
+    connection = await Connection.connect({ ...temporalConnectionOptions(cfg), connectTimeout: '5s' });
   } catch (err) {
     throw new UserError(
       `cannot reach Temporal at ${cfg.address}: ${(err as Error).message.split('\n')[0]}; start it (temporal server start-dev) or set TEMPORAL_ADDRESS`,

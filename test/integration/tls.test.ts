@@ -186,11 +186,11 @@ describe('Temporal behind TLS', () => {
 
   it('a client without a certificate, or trusting another CA, is refused', async () => {
     const noCert = readTemporalConfig({ TEMPORAL_ADDRESS: `localhost:${temporalProxy.port}`, TEMPORAL_TLS_CA_PATH: certs.ca });
-    await expect(connectTemporal(noCert)).rejects.toThrow(/^cannot reach Temporal at localhost:\d+: /);
-    await expect(NativeConnection.connect(temporalConnectionOptions(noCert))).rejects.toThrow();
+    await expect(connectTemporal(noCert)).rejects.toThrow(/^cannot reach Temporal at localhost:\d+: .*; check TEMPORAL_ADDRESS and the TLS settings \(.*TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH where the server asks for a client certificate/);
+    await expect(NativeConnection.connect(temporalConnectionOptions(noCert))).rejects.toThrow(/tonic::transport::Error/); // CertificateRequired, or the connection closed by the refusal
     const otherCa = readTemporalConfig({ ...env(), TEMPORAL_TLS_CA_PATH: certs.otherCa });
     await expect(connectTemporal(otherCa)).rejects.toThrow(/^cannot reach Temporal/);
-    await expect(NativeConnection.connect(temporalConnectionOptions(otherCa))).rejects.toThrow();
+    await expect(NativeConnection.connect(temporalConnectionOptions(otherCa))).rejects.toThrow(/UnknownIssuer/);
   });
 
   it('TEMPORAL_TLS_SERVER_NAME checks the certificate against that name instead of the address', async () => {
@@ -201,6 +201,10 @@ describe('Temporal behind TLS', () => {
     await client.connection.close();
     const native = await NativeConnection.connect(temporalConnectionOptions(named));
     await native.close();
+  });
+
+  it('a client without TLS settings at a TLS port is told TEMPORAL_TLS exists', async () => {
+    await expect(connectTemporal(readTemporalConfig({ TEMPORAL_ADDRESS: `localhost:${temporalWrongNameProxy.port}` }))).rejects.toThrow(/\(TEMPORAL_TLS=true if it takes TLS\)$/);
   });
 
   it('an API key turns TLS on by itself (Temporal Cloud): a plain dev server is then not reachable, TEMPORAL_TLS=false reaches it', async () => {

@@ -252,9 +252,11 @@ function readClickHouseTls(env: Env, https: boolean, io: FileIo): ClickHouseTls 
   const ca = pemFromEnv(env, 'CLICKHOUSE_TLS_CA', 'certificate', io, fail);
   const cert = pemFromEnv(env, 'CLICKHOUSE_TLS_CERT', 'certificate', io, fail);
   const key = pemFromEnv(env, 'CLICKHOUSE_TLS_KEY', 'key', io, fail);
-  const clientCert = clientPair('CLICKHOUSE_TLS_CERT_PATH', 'CLICKHOUSE_TLS_KEY_PATH', cert, key, fail);
+  const clientCert = clientPair(pemVar(env, 'CLICKHOUSE_TLS_CERT'), pemVar(env, 'CLICKHOUSE_TLS_KEY'), cert, key, fail);
   // @clickhouse/client takes a client certificate only beside a CA.
-  if (clientCert && ca === undefined) throw new ConfigError('CLICKHOUSE_TLS_CERT_PATH is set without CLICKHOUSE_TLS_CA_PATH: a client certificate needs the CA that signed the server certificate');
+  if (clientCert && ca === undefined) {
+    throw new ConfigError(`${pemVar(env, 'CLICKHOUSE_TLS_CERT')} is set without CLICKHOUSE_TLS_CA_PATH: a client certificate needs the CA that signed the server certificate`);
+  }
   return { ...(ca !== undefined ? { ca } : {}), ...(clientCert ? { clientCert } : {}) };
 }
 
@@ -280,6 +282,9 @@ export function readClickHouseConfig(env: Env, io: FileIo = nodeIo): ClickHouseC
   return { kind: 'server', url: url.toString().replace(/\/$/, ''), username, password, database, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) };
 }
 
+/** The variable of a _PATH/_DATA pair the user set (the _PATH one when neither is), for messages. */
+const pemVar = (env: Env, prefix: string) => (!env[`${prefix}_PATH`] && env[`${prefix}_DATA`] ? `${prefix}_DATA` : `${prefix}_PATH`);
+
 const TEMPORAL_TLS_VARS = ['TEMPORAL_TLS_CA_PATH', 'TEMPORAL_TLS_CA_DATA', 'TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_CERT_DATA', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_KEY_DATA', 'TEMPORAL_TLS_SERVER_NAME'];
 
 /**
@@ -300,7 +305,7 @@ function readTemporalTls(env: Env, apiKey: string | undefined, io: FileIo): Temp
   const ca = pemFromEnv(env, 'TEMPORAL_TLS_CA', 'certificate', io, fail);
   const cert = pemFromEnv(env, 'TEMPORAL_TLS_CERT', 'certificate', io, fail);
   const key = pemFromEnv(env, 'TEMPORAL_TLS_KEY', 'key', io, fail);
-  const clientCert = clientPair('TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', cert, key, fail);
+  const clientCert = clientPair(pemVar(env, 'TEMPORAL_TLS_CERT'), pemVar(env, 'TEMPORAL_TLS_KEY'), cert, key, fail);
   const serverName = env.TEMPORAL_TLS_SERVER_NAME
     ? pick(env, 'TEMPORAL_TLS_SERVER_NAME', z.string().regex(/^[A-Za-z0-9.-]+$/), 'a host name such as temporal.internal')
     : undefined;

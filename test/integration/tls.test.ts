@@ -299,3 +299,47 @@ describe('one sync over TLS to all three services', () => {
     }
   });
 });
+
+describe('the new secrets stay out of what the CLI prints', () => {
+  const API_KEY = 'api-Key-secret-9931';
+  /** One line, no stack, none of the secrets. */
+  function expectClean(stderr: string, pattern: RegExp): void {
+    const lines = stderr.trim().split('\n');
+    expect(lines, stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+    const key = readFileSync(certs.clientKey, 'utf8');
+    for (const secret of [API_KEY, TLS_PASSWORD, pemBody(key), ...key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))]) {
+      expect(stderr).not.toContain(secret);
+    }
+  }
+
+  it('a key that is not the certificate\'s, given in a variable, is one line at start without the key', async () => {
+    const run = runCli(['worker'], {
+      PG_URL: pgUrl('tlsonly', 'sslmode=require'),
+      TEMPORAL_API_KEY: API_KEY,
+      TEMPORAL_TLS_CERT_PATH: certs.serverCert,
+      TEMPORAL_TLS_KEY_DATA: readFileSync(certs.clientKey, 'utf8'),
+    });
+    expect((await run.exit).code).toBe(2);
+    expectClean(run.stderr(), /^pg2ch: TEMPORAL_TLS_KEY_DATA is not the key of the certificate in TEMPORAL_TLS_CERT_PATH$/);
+  });
+
+  it('a refused TLS connection to Temporal with an API key does not print the key', async () => {
+    const run = runCli(['status', '--json'], { TEMPORAL_ADDRESS: `localhost:${temporalProxy.port}`, TEMPORAL_API_KEY: API_KEY, TEMPORAL_TLS_CA_PATH: certs.ca });
+    expect((await run.exit).code).not.toBe(0);
+    expectClean(run.stderr(), /^pg2ch: cannot reach Temporal at localhost:\d+: .*check TEMPORAL_ADDRESS and the TLS settings/);
+  });
+
+  it('a PostgreSQL certificate check failing at the worker\'s start names PG_URL, without password or client key', async () => {
+    await sslOn('server');
+    const run = runCli(['worker'], {
+      PG_URL: pgUrl('tlsonly', `sslmode=verify-full&sslrootcert=${certs.otherCa}&sslcert=${certs.clientCert}&sslkey=${certs.clientKey}`, 'localhost'),
+      CLICKHOUSE_URL: services().clickhouseUrl,
+      TEMPORAL_ADDRESS: services().temporalAddress,
+      PG2CH_TASK_QUEUE: 'it-tls-bad-pg',
+      PG2CH_WORKFLOW_BUNDLE: services().workflowBundlePath,
+    });
+    expect((await run.exit).code).not.toBe(0);
+    expectClean(run.stderr(), /^pg2ch: cannot connect to PostgreSQL at localhost:\d+\/tls_test \(PG_URL\): .*(certificate|verify)/);
+  });
+});

@@ -243,10 +243,12 @@ export function readPostgresConfig(env: Env, io: FileIo = nodeIo): PostgresConfi
   };
 }
 
+const CLICKHOUSE_TLS_VARS = ['CA', 'CERT', 'KEY'].flatMap((p) => ['PATH', 'DATA'].map((s) => `CLICKHOUSE_TLS_${p}_${s}`));
+
 /** CLICKHOUSE_TLS_CA_*, CLICKHOUSE_TLS_CERT_* and CLICKHOUSE_TLS_KEY_* (each _PATH or _DATA), for an https URL only. */
 function readClickHouseTls(env: Env, https: boolean, io: FileIo): ClickHouseTls | undefined {
   const fail = (m: string) => new ConfigError(m);
-  const set = ['CA', 'CERT', 'KEY'].flatMap((p) => ['PATH', 'DATA'].map((s) => `CLICKHOUSE_TLS_${p}_${s}`)).find((n) => env[n]);
+  const set = CLICKHOUSE_TLS_VARS.find((n) => env[n]);
   if (!set) return undefined;
   if (!https) throw new ConfigError(`${set} is set but CLICKHOUSE_URL is not https://: use https:// (ClickHouse's https port, 8443 by default) or unset it`);
   const ca = pemFromEnv(env, 'CLICKHOUSE_TLS_CA', 'certificate', io, fail);
@@ -267,6 +269,8 @@ export function readClickHouseConfig(env: Env, io: FileIo = nodeIo): ClickHouseC
     : undefined;
   const raw = env.CLICKHOUSE_URL;
   if (!raw) {
+    const tlsVar = CLICKHOUSE_TLS_VARS.find((n) => env[n]);
+    if (tlsVar) throw new ConfigError(`${tlsVar} is set but CLICKHOUSE_URL is not: the embedded engine takes no TLS; set CLICKHOUSE_URL=https://... or unset ${tlsVar}`);
     const path = env.PG2CH_CHDB_PATH || '.pg2ch/clickhouse';
     return { kind: 'embedded', path, database, ...(cluster ? { cluster } : {}) };
   }

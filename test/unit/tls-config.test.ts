@@ -217,9 +217,12 @@ describe('ClickHouse https with a private CA', () => {
     expect(cfg.kind === 'server' && cfg.tls).toBeUndefined();
   });
 
-  it('TLS settings with an http URL, or a client certificate without a CA: one line', () => {
+  it('TLS settings with an http URL or the embedded engine, or a client certificate without a CA: one line', () => {
     expect(errorOf(() => readClickHouseConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_TLS_CA_PATH: certs.ca }, io))).toBe(
       "CLICKHOUSE_TLS_CA_PATH is set but CLICKHOUSE_URL is not https://: use https:// (ClickHouse's https port, 8443 by default) or unset it",
+    );
+    expect(errorOf(() => readClickHouseConfig({ CLICKHOUSE_TLS_CA_DATA: certs.pem(certs.ca) }, io))).toBe(
+      'CLICKHOUSE_TLS_CA_DATA is set but CLICKHOUSE_URL is not: the embedded engine takes no TLS; set CLICKHOUSE_URL=https://... or unset CLICKHOUSE_TLS_CA_DATA',
     );
     expect(errorOf(() => readClickHouseConfig({ CLICKHOUSE_URL: 'https://ch:8443', CLICKHOUSE_TLS_CERT_PATH: certs.clientCert, CLICKHOUSE_TLS_KEY_PATH: certs.clientKey }, io))).toBe(
       'CLICKHOUSE_TLS_CERT_PATH is set without CLICKHOUSE_TLS_CA_PATH: a client certificate needs the CA that signed the server certificate',

@@ -15,7 +15,7 @@ import { connectClickHouse, createPgPool, resolvePgTls } from '../../worker/conn
 import { makeTestCerts, type TestCerts } from '../support/certs';
 import { runCli } from '../support/cli';
 import { firstValue, serverClickHouse, services, startWorker, type RunningWorker } from '../support/harness';
-import { startTlsProxy, type TlsProxy } from '../support/tls-proxy';
+import { startGrpcTlsProxy, startTlsProxy, type TlsProxy } from '../support/tls-proxy';
 
 /**
  * TLS to each service with certificates made here: a private PostgreSQL with
@@ -205,6 +205,28 @@ describe('Temporal behind TLS', () => {
 
   it('a client without TLS settings at a TLS port is told TEMPORAL_TLS exists', async () => {
     await expect(connectTemporal(readTemporalConfig({ TEMPORAL_ADDRESS: `localhost:${temporalWrongNameProxy.port}` }))).rejects.toThrow(/\(TEMPORAL_TLS=true if it takes TLS\)$/);
+  });
+
+  it('the API key reaches the server as a bearer token from the CLI client and the worker connection, over TLS', async () => {
+    const temporal = services().temporalAddress.split(':');
+    const proxy = await startGrpcTlsProxy({ target: { host: temporal[0]!, port: Number(temporal[1]) }, cert: certs.serverCert, key: certs.serverKey });
+    try {
+      const cfg = readTemporalConfig({ TEMPORAL_ADDRESS: `localhost:${proxy.port}`, TEMPORAL_API_KEY: 'api-Key-secret-77', TEMPORAL_TLS_CA_PATH: certs.ca });
+      const client = await connectTemporal(cfg);
+      try {
+        expect(await pollerCount(client, cfg)).toBe(0);
+      } finally {
+        await client.connection.close();
+      }
+      const fromClient = proxy.authorizations().length;
+      expect(fromClient).toBeGreaterThan(0);
+      const native = await NativeConnection.connect(temporalConnectionOptions(cfg));
+      await native.close();
+      expect(proxy.authorizations().length).toBeGreaterThan(fromClient);
+      expect(new Set(proxy.authorizations())).toEqual(new Set(['Bearer api-Key-secret-77']));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('an API key turns TLS on by itself (Temporal Cloud): a plain dev server is then not reachable, TEMPORAL_TLS=false reaches it', async () => {

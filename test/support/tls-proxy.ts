@@ -54,3 +54,64 @@ export async function startTlsProxy(opts: { target: { host: string; port: number
       }),
   };
 }
+
+export interface GrpcTlsProxy extends TlsProxy {
+  /** The authorization header of every gRPC call seen ('' when a call had none). */
+  authorizations(): string[];
+}
+
+/**
+ * A TLS-terminating HTTP/2 proxy in front of a plaintext gRPC server that
+ * records each call's authorization header: what Temporal Cloud checks an
+ * API key in. Frames are forwarded as they come, trailers included.
+ */
+export async function startGrpcTlsProxy(opts: { target: { host: string; port: number }; cert: string; key: string }): Promise<GrpcTlsProxy> {
+  const { connect: h2connect, createSecureServer, constants } = await import('node:http2');
+  const seen: string[] = [];
+  let accepted = 0;
+  const upstream = h2connect(`http://${opts.target.host}:${opts.target.port}`);
+  upstream.on('error', () => {});
+  const server = createSecureServer({ cert: readFileSync(opts.cert), key: readFileSync(opts.key), ALPNProtocols: ['h2'] });
+  server.on('secureConnection', () => accepted++);
+  server.on('stream', (stream, headers) => {
+    seen.push(String(headers.authorization ?? ''));
+    const forward = { ...headers };
+    delete forward[constants.HTTP2_HEADER_SCHEME];
+    const req = upstream.request(forward);
+    let trailers: Record<string, string | string[] | undefined> = {};
+    req.on('response', (h) => {
+      const head = { ...h };
+      // A trailers-only answer (an error status at once) ends with its headers.
+      if (head['grpc-status'] !== undefined) {
+        stream.respond(head, { endStream: true });
+        req.close();
+        return;
+      }
+      stream.respond(head, { waitForTrailers: true });
+      req.pipe(stream);
+    });
+    req.on('trailers', (t) => (trailers = { ...t }));
+    stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.pipe(req);
+    const fail = () => {
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+      if (!req.destroyed) req.close(constants.NGHTTP2_CANCEL);
+    };
+    req.on('error', fail);
+    stream.on('error', fail);
+    stream.on('close', () => !req.destroyed && req.close());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    accepted: () => accepted,
+    authorizations: () => [...seen],
+    close: () =>
+      new Promise<void>((resolve) => {
+        upstream.close();
+        server.close(() => resolve());
+        // Open client sessions (the SDK's) would keep close waiting.
+        setTimeout(resolve, 2000).unref();
+      }),
+  };
+}

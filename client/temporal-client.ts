@@ -1,16 +1,18 @@
 import { Client, Connection } from '@temporalio/client';
 import type { TemporalConfig } from '../core/config';
 import { UserError } from '../core/errors';
+import { temporalConnectionOptions } from '../core/tls';
 
 export async function connectTemporal(cfg: TemporalConfig): Promise<Client> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: cfg.address, connectTimeout: '5s' });
+    connection = await Connection.connect({ ...temporalConnectionOptions(cfg), connectTimeout: '5s' });
   } catch (err) {
-    throw new UserError(
-      `cannot reach Temporal at ${cfg.address}: ${(err as Error).message.split('\n')[0]}; start it (temporal server start-dev) or set TEMPORAL_ADDRESS`,
-      'TemporalUnreachable',
-    );
+    // A TLS handshake the server refuses looks like a timeout to this client: the hint names the TLS settings.
+    const hint = cfg.tls
+      ? 'check TEMPORAL_ADDRESS and the TLS settings (TEMPORAL_TLS_CA_PATH for a private CA, TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH where the server asks for a client certificate, TEMPORAL_TLS_SERVER_NAME)'
+      : 'start it (temporal server start-dev) or set TEMPORAL_ADDRESS (TEMPORAL_TLS=true if it takes TLS)';
+    throw new UserError(`cannot reach Temporal at ${cfg.address}: ${(err as Error).message.split('\n')[0]}; ${hint}`, 'TemporalUnreachable');
   }
   return new Client({ connection, namespace: cfg.namespace });
 }

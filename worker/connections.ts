@@ -8,13 +8,52 @@ import type { ClickHouseConfig, PostgresConfig } from '../core/config';
 import { createDatabaseSql } from '../core/ddl';
 import { UserError } from '../core/errors';
 import { PIN_IF_PRESENT_SQL, sessionOptions } from '../core/pg-session';
+import { clickHouseTlsOptions, pgTlsOptions } from '../core/tls';
 
 /** Startup options pinning every setting that changes PostgreSQL's text output or could cut a COPY (core/pg-session.ts). */
 const SESSION_OPTIONS = sessionOptions();
 
+/** Where and how to connect, TLS included: every PostgreSQL connection pg2ch makes starts from this. */
+export function pgConnection(cfg: PostgresConfig): { connectionString: string; ssl: pg.ClientConfig['ssl'] } {
+  return { connectionString: cfg.url, ssl: pgTlsOptions(cfg.tls) };
+}
+
+/** node-postgres's error when the server answers a TLS request with no. */
+const NO_TLS_ON_SERVER = /does not support SSL/i;
+
+/**
+ * sslmode allow and prefer as libpq means them, decided once at start: prefer
+ * uses TLS (unchecked) when the server offers it, else none; allow connects
+ * without TLS and uses it only when the server refuses that. The result is
+ * no-verify or no TLS, so later connections never fall back on their own.
+ */
+export async function resolvePgTls(cfg: PostgresConfig): Promise<PostgresConfig> {
+  const mode = cfg.tls?.mode;
+  if (mode !== 'allow' && mode !== 'prefer') return cfg;
+  const tls = { ...cfg.tls!, mode: 'no-verify' as const };
+  const plain: PostgresConfig = { ...cfg, tls: undefined };
+  const tries = async (c: PostgresConfig): Promise<unknown> => {
+    const client = new pg.Client({ ...pgConnection(c), connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return null;
+    } catch (err) {
+      return err;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  if (mode === 'prefer') {
+    const err = await tries({ ...cfg, tls });
+    return err instanceof Error && NO_TLS_ON_SERVER.test(err.message) ? plain : { ...cfg, tls };
+  }
+  return (await tries(plain)) === null ? plain : { ...cfg, tls };
+}
+
 export function createPgPool(cfg: PostgresConfig, max = 4): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: cfg.url,
+    ...pgConnection(cfg),
     options: SESSION_OPTIONS,
     application_name: 'pg2ch',
     max,
@@ -85,6 +124,7 @@ function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClie
       url: cfg.url,
       username: cfg.username,
       password: cfg.password,
+      ...(clickHouseTlsOptions(cfg.tls) ? { tls: clickHouseTlsOptions(cfg.tls) } : {}),
       request_timeout: 30 * 60_000,
       compression: { request: false, response: false },
       // Errors are classified and reported by pg2ch, once, without secrets.

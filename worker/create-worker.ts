@@ -2,7 +2,8 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ClickHouseTarget } from '../activities';
 import { secretsOf, type WorkerConfig } from '../core/config';
 import { classify } from '../core/errors';
-import { connectClickHouse, createPgPool, withinTimeout } from './connections';
+import { temporalConnectionOptions } from '../core/tls';
+import { connectClickHouse, createPgPool, resolvePgTls, withinTimeout } from './connections';
 import { loadWorkflowBundle } from './workflow-bundle';
 import type { MetricsServer } from './metrics-server';
 import { tableStatuses } from '../activities/status';
@@ -53,8 +54,10 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
 
 async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, metricsServer: MetricsServer | undefined): Promise<Pg2chWorker> {
   const secrets = secretsOf(config);
-  const pg = createPgPool(config.postgres);
   const pgWhere = `${config.postgres.host}:${config.postgres.port}/${config.postgres.database}`;
+  // sslmode allow/prefer become TLS or none here, once, for every connection of this worker.
+  const postgres = await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => resolvePgTls(config.postgres));
+  const pg = createPgPool(postgres);
   await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => pg.query('SELECT 1'));
   const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${config.clickhouse.url} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
   const clickhouse =
@@ -63,7 +66,7 @@ async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, me
     `cannot reach Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS)`,
     secrets,
     // Bounded like ClickHouse's connect: an address that accepts and never answers must not hang the start.
-    () => withinTimeout(TEMPORAL_CONNECT_TIMEOUT_MS, `no answer within ${TEMPORAL_CONNECT_TIMEOUT_MS / 1000} s`, NativeConnection.connect({ address: config.temporal.address })),
+    () => withinTimeout(TEMPORAL_CONNECT_TIMEOUT_MS, `no answer within ${TEMPORAL_CONNECT_TIMEOUT_MS / 1000} s`, NativeConnection.connect(temporalConnectionOptions(config.temporal))),
   );
   const worker = await Worker.create({
     connection,
@@ -72,7 +75,7 @@ async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, me
     workflowBundle: opts.workflowBundle ?? (await loadWorkflowBundle()),
     activities: createActivities({
       pg,
-      pgSource: config.postgres,
+      pgSource: postgres,
       copyStrategy: config.copyStrategy,
       clickhouse,
       secrets,

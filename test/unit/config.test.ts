@@ -75,34 +75,23 @@ describe('readPostgresConfig', () => {
     expect(c.url).toBe('postgres://us%40er:p%40ss%3Aw%2Frd@h/my%20db');
   });
 
-  describe('sslmode the driver treats as verify-full is handed to it as verify-full, without its warning', () => {
-    it.each(['prefer', 'require', 'verify-ca'])('sslmode=%s', (mode) => {
-      expect(readPostgresConfig({ PG_URL: `postgres://u:pw@h/db?sslmode=${mode}` }).url).toBe('postgres://u:pw@h/db?sslmode=verify-full');
-      expect(pgDriverUrl(`postgres://u:pw@h/db?application_name=x&sslmode=${mode}&connect_timeout=5`)).toBe(
-        'postgres://u:pw@h/db?application_name=x&sslmode=verify-full&connect_timeout=5',
-      );
-    });
-
+  describe('the TLS parameters are read by pg2ch (test/unit/tls-config.test.ts) and left out of the driver\'s URL', () => {
     it.each([
-      'postgres://u:pw@h/db?sslmode=disable',
-      'postgres://u:pw@h/db?sslmode=verify-full',
-      'postgres://u:pw@h/db?sslmode=no-verify',
-      'postgres://u:pw@h/db?uselibpqcompat=true&sslmode=require',
-      'postgres://u:require@h/db',
-    ])('%s is left as it is', (url) => {
-      expect(pgDriverUrl(url)).toBe(url);
+      ['postgres://u:pw@h/db?sslmode=require', 'postgres://u:pw@h/db'],
+      ['postgres://u:pw@h/db?application_name=x&sslmode=verify-ca&sslrootcert=/x/ca.crt&connect_timeout=5', 'postgres://u:pw@h/db?application_name=x&connect_timeout=5'],
+      ['postgres://u:pw@h/db?sslmode=disable&application_name=x', 'postgres://u:pw@h/db?application_name=x'],
+      ['postgres://u:pw@h/db?uselibpqcompat=true&sslmode=require', 'postgres://u:pw@h/db'],
+      ['postgres://u:require@h/db', 'postgres://u:require@h/db'],
+    ])('%s -> %s', (url, driver) => {
+      expect(pgDriverUrl(url)).toBe(driver);
     });
 
-    it('the driver then applies the same checks and prints no warning', () => {
+    it('so the driver finds no ssl setting of its own there and prints no warning', () => {
       const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
       try {
-        const mine = parseConnectionString(pgDriverUrl('postgres://u:pw@h/db?sslmode=require'));
+        const parsed = parseConnectionString(pgDriverUrl('postgres://u:pw@h/db?sslmode=require&sslrootcert=/nonexistent/ca.crt'));
+        expect(parsed.ssl).toBeUndefined();
         expect(emitWarning).not.toHaveBeenCalled();
-        expect(mine.ssl).toEqual(parseConnectionString('postgres://u:pw@h/db?sslmode=verify-full').ssl);
-        // The driver's own reading of the raw mode warns (once per process): what PG_URL used to print.
-        const raw = parseConnectionString('postgres://u:pw@h/db?sslmode=require');
-        expect(emitWarning).toHaveBeenCalledWith(expect.stringMatching(/^SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca' are treated as aliases for 'verify-full'/));
-        expect(raw.ssl).toEqual(mine.ssl);
       } finally {
         emitWarning.mockRestore();
       }

@@ -1,0 +1,156 @@
+import type { Client } from '@temporalio/client';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseTarget } from '../../activities';
+import { readStatusReport } from '../../client/commands/status';
+import { startSync } from '../../client/commands/sync';
+import { readTemporalConfig } from '../../core/config';
+import { envFor, pgPool, services, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
+
+// Updated mode with no setting but the mode, as the README shows it, under
+// the writers every application has: transactions stamp updated_at = now()
+// (their start time) and commit up to seconds later, some roll back, while a
+// sync runs every two seconds. A transaction that commits after a run passed
+// its start time must be copied by a later run: in the end FINAL equals
+// PostgreSQL row for row.
+const ROWS = 5_000;
+const WRITERS = 6;
+const WRITE_MS = 16_000;
+const SYNC_EVERY_MS = 2_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each<Target>(['server', 'embedded'])('updated mode under concurrent writers on the %s ClickHouse', (target) => {
+  const database = `it_conc_${target}`;
+  const table = `conc_accounts_${target}`;
+  let pool: pg.Pool;
+  let worker: RunningWorker;
+  let client: Client;
+  let ch: ClickHouseTarget;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    pool = pgPool();
+    env = envFor(target, database, `it-conc-${target}`);
+    worker = await startWorker(env);
+    ch = worker.worker.clickhouse;
+    client = await temporalClient();
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    await pool.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, balance bigint, note text, updated_at timestamptz NOT NULL DEFAULT now())`);
+    await pool.query(`INSERT INTO ${table} (balance, note) SELECT g * 10, 'row ' || g FROM generate_series(1, ${ROWS}) g`);
+    await ch.client.command({ query: `DROP TABLE IF EXISTS ${database}.${table}` });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+    await pool?.end();
+  });
+
+  // The config file's `tables: { <table>: { mode: updated } }`, through the workflow as `pg2ch sync <table> --once` runs it.
+  const sync = () => startSync(client, readTemporalConfig(env), table, { once: true, settings: { mode: 'updated' } }, () => {});
+
+  /** One session: transactions open 0-0.8 s (one in ten 3 s), one in ten rolled back, until `until`. */
+  async function writer(seed: number, until: number): Promise<{ committed: number; rolledBack: number }> {
+    const session = new pg.Client({ connectionString: services().pgUrl });
+    await session.connect();
+    let committed = 0;
+    let rolledBack = 0;
+    try {
+      for (let i = 0; Date.now() < until; i++) {
+        const open = Math.random() < 0.1 ? 3_000 : Math.random() * 800;
+        const rollback = Math.random() < 0.1;
+        await session.query('BEGIN');
+        try {
+          // now() is fixed here, at the transaction's start; the rows are written and committed later.
+          await sleep(open / 2);
+          const ids = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => 1 + Math.floor(Math.random() * ROWS)).sort((a, b) => a - b);
+          await session.query(`UPDATE ${table} SET balance = balance + 1, updated_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+          if (i % 7 === seed % 7) await session.query(`INSERT INTO ${table} (balance, note) VALUES ($1, 'inserted by writer ${seed}')`, [i]);
+          await sleep(open / 2);
+          await session.query(rollback ? 'ROLLBACK' : 'COMMIT');
+          if (rollback) rolledBack++;
+          else committed++;
+        } catch {
+          // Two writers locking the same rows can deadlock: that transaction is lost, as in any application.
+          await session.query('ROLLBACK').catch(() => undefined);
+          rolledBack++;
+        }
+      }
+    } finally {
+      await session.end();
+    }
+    return { committed, rolledBack };
+  }
+
+  it('loses no update: FINAL equals PostgreSQL row for row, and status shows the lag in rows and seconds', async () => {
+    expect((await sync())!.rows).toBe(ROWS);
+
+    const until = Date.now() + WRITE_MS;
+    const writers = Promise.all(Array.from({ length: WRITERS }, (_, i) => writer(i, until)));
+    let runs = 0;
+    while (Date.now() < until) {
+      const started = Date.now();
+      await sync();
+      runs++;
+      await sleep(Math.max(0, SYNC_EVERY_MS - (Date.now() - started)));
+    }
+    const written = await writers;
+    expect(written.reduce((n, w) => n + w.committed, 0)).toBeGreaterThan(50);
+    expect(runs).toBeGreaterThanOrEqual(3);
+
+    // Status: rows changed past the watermark, and how long the oldest of them waits.
+    await pool.query(`UPDATE ${table} SET balance = balance + 1, updated_at = now() WHERE id <= 10`);
+    await sleep(1_100);
+    const [before] = await readStatusReport(client, readTemporalConfig(env), table);
+    expect(before!.error).toBeUndefined();
+    expect(before!.lagRows).toBeGreaterThanOrEqual(10);
+    expect(before!.lagSeconds).toBeGreaterThanOrEqual(1);
+
+    await sync();
+    await sync();
+    const [after] = await readStatusReport(client, readTemporalConfig(env), table);
+    expect(after!.lagRows).toBe(0);
+    expect(after!.lagSeconds).toBe(0);
+
+    // Every column compared; the old server keeps whole seconds of a timestamp.
+    const format = ch.caps.dateTime64 ? 'YYYY-MM-DD HH24:MI:SS.US' : 'YYYY-MM-DD HH24:MI:SS';
+    const source = await pool.query<{ id: string; balance: string; note: string; updated_at: string }>(
+      `SELECT id::text AS id, balance::text AS balance, note, to_char(updated_at AT TIME ZONE 'UTC', '${format}') AS updated_at FROM ${table} ORDER BY id`,
+    );
+    const copied = await (
+      await ch.client.query({
+        query: `SELECT toString(id) AS id, toString(balance) AS balance, note, toString(updated_at) AS updated_at FROM ${database}.${table} FINAL ORDER BY id`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ id: string; balance: string; note: string; updated_at: string }>();
+    const byId = new Map(copied.map((r) => [r.id, r]));
+    const differing = source.rows.filter((r) => JSON.stringify(byId.get(r.id)) !== JSON.stringify(r));
+    expect({ differing: differing.length, of: source.rows.length, first: differing.slice(0, 3).map((r) => ({ pg: r, ch: byId.get(r.id) ?? null })) }).toEqual({
+      differing: 0,
+      of: source.rows.length,
+      first: [],
+    });
+    expect(copied.length).toBe(source.rows.length);
+  });
+
+  it('an update stamped by a transaction open across a run, committed after the run passed its time, is copied by the next run', async () => {
+    const late = await pool.connect();
+    try {
+      await late.query('BEGIN');
+      const [{ start }] = (await late.query<{ start: string }>(`SELECT now()::text AS start`)).rows as [{ start: string }];
+      await sleep(50);
+      await pool.query(`UPDATE ${table} SET note = 'passes the late one', updated_at = now() WHERE id = 2`);
+      await sync();
+      const [{ wm }] = (await pool.query<{ wm: boolean }>(`SELECT max(updated_at) > $1::timestamptz AS wm FROM ${table}`, [start])).rows as [{ wm: boolean }];
+      expect(wm).toBe(true);
+      await late.query(`UPDATE ${table} SET note = 'committed late', updated_at = now() WHERE id = 1`);
+      await late.query('COMMIT');
+    } finally {
+      late.release();
+    }
+    await sync();
+    const [row] = await (await ch.client.query({ query: `SELECT note FROM ${database}.${table} FINAL WHERE id = 1`, format: 'JSONEachRow' })).json<{ note: string }>();
+    expect(row?.note).toBe('committed late');
+  });
+});

@@ -154,3 +154,56 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
     expect(row?.note).toBe('committed late');
   });
 });
+
+// What the horizon cannot bound is said, not silent: a role that cannot see
+// other roles' transactions, and a cursor stamped past PostgreSQL's clock.
+describe('updated mode warnings in status', () => {
+  const database = 'it_conc_warn';
+  const table = 'conc_warn';
+  let pool: pg.Pool;
+  let worker: RunningWorker;
+  let client: Client;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    pool = pgPool();
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    await pool.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, note text, updated_at timestamptz NOT NULL DEFAULT now())`);
+    await pool.query(`INSERT INTO ${table} (note) SELECT 'n' || g FROM generate_series(1, 100) g`);
+    await pool.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'conc_reader') THEN CREATE ROLE conc_reader LOGIN PASSWORD 'reader'; END IF; END $$`);
+    await pool.query(`GRANT SELECT ON ${table} TO conc_reader`);
+    const url = new URL(services().pgUrl);
+    url.username = 'conc_reader';
+    url.password = 'reader';
+    env = { ...envFor('server', database, 'it-conc-warn'), PG_URL: url.toString() };
+    worker = await startWorker(env);
+    client = await temporalClient();
+    await worker.worker.clickhouse.client.command({ query: `DROP TABLE IF EXISTS ${database}.${table}` });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+    await pool?.end();
+  });
+
+  const status = async () => (await readStatusReport(client, readTemporalConfig(env), table))[0]!;
+
+  it('names sessions whose transaction start is hidden, and rows stamped ahead of the clock', async () => {
+    expect((await startSync(client, readTemporalConfig(env), table, { once: true, settings: { mode: 'updated' } }, () => {}))!.rows).toBe(100);
+    expect((await status()).warning).toBeUndefined();
+
+    const open = await pool.connect();
+    try {
+      await open.query('BEGIN');
+      await open.query('SELECT 1');
+      expect((await status()).warning).toMatch(/1 session of other roles hide their transactions' start from pg2ch.*GRANT pg_read_all_stats TO <role>/);
+    } finally {
+      await open.query('ROLLBACK');
+      open.release();
+    }
+
+    await pool.query(`UPDATE ${table} SET updated_at = now() + interval '1 hour' WHERE id = 5`);
+    expect((await status()).warning).toMatch(/rows of conc_warn have updated_at up to 3\d{3} s past PostgreSQL's clock/);
+  });
+});

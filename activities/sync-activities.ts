@@ -17,7 +17,7 @@ import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRo
 import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
-import { hiddenSessionsMessage, horizonOf, resumePosition, secondsAhead, stampedAheadMessage, type HorizonReading } from '../core/horizon';
+import { chunkHorizon, hiddenSessionsMessage, resumePosition, secondsAhead, stampedAheadMessage, type HorizonReading } from '../core/horizon';
 import { readHorizon } from './horizon';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
@@ -249,7 +249,8 @@ export function createActivities(deps: ActivityDeps) {
     const copied = await copyInSnapshot(plan, range, input.resume);
     if (reading === undefined) return copied;
     warnUncovered(plan, range, reading);
-    return { ...copied, horizon: horizonOf(reading) };
+    const horizon = chunkHorizon(reading, range.toId);
+    return horizon === undefined ? copied : { ...copied, horizon };
   }
 
   /** When each table last had a warning about writers the horizon cannot bound: said every WARN_EVERY_MS. */

@@ -12,7 +12,7 @@ import { decodePosition, encodePosition } from './keyset';
  * clock_timestamp(), triggers setting any of them), is stamped at or after
  *   horizon = min(read clock, oldest xact_start) - margin.
  * The next run starts at min(watermark, the smallest horizon of the previous
- * run's chunks) instead of the watermark: rows still uncommitted then keep the
+ * run's chunks whose range reaches it) instead of the watermark: rows still uncommitted then keep the
  * horizon back (their transactions are still open), committed ones are read.
  */
 
@@ -43,6 +43,17 @@ export function horizonOf(r: HorizonReading, margin = HORIZON_MARGIN_SECONDS, fa
   if (r.oldest !== null && BigInt(r.oldest) < h) h = BigInt(r.oldest);
   if (r.hidden > 0 && BigInt(r.at) - BigInt(fallback) * US < h) h = BigInt(r.at) - BigInt(fallback) * US;
   return (h - BigInt(margin) * US).toString();
+}
+
+/**
+ * What a chunk ending at `chunkEnd` (a keyset position) asks of the next
+ * run: the rows it missed lie in its range and are stamped at or after the
+ * horizon, so a horizon past the chunk's end time asks nothing (undefined).
+ * A backlog's chunks, ending long before the read, thus cost no re-read.
+ */
+export function chunkHorizon(r: HorizonReading, chunkEnd: string): string | undefined {
+  const h = horizonOf(r);
+  return BigInt(h) <= BigInt(decodePosition(chunkEnd).micros) ? h : undefined;
 }
 
 /** The smaller of two horizons (microseconds); undefined stands for none. */

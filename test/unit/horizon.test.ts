@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { earlierHorizon, horizonOf, resumePosition, secondsAhead } from '../../core/horizon';
+import { chunkHorizon, earlierHorizon, horizonOf, resumePosition, secondsAhead } from '../../core/horizon';
 
 const S = 1_000_000n;
 const at = (s: number) => (BigInt(s) * S).toString();
@@ -57,5 +57,15 @@ describe('secondsAhead', () => {
     expect(secondsAhead(`${at(1001)}:1`, at(1000))).toBeNull();
     expect(secondsAhead(`${at(1030)}:1`, at(1000))).toBe(30);
     expect(secondsAhead(at(1030), at(1000))).toBe(30);
+  });
+});
+
+describe('chunkHorizon', () => {
+  it('asks the next run to start at the horizon only when it is not past the chunk\'s end', () => {
+    const reading = { at: at(1000), oldest: at(950), hidden: 0 };
+    expect(chunkHorizon(reading, `${at(999)}:7`)).toBe(at(949));
+    expect(chunkHorizon(reading, `${at(949)}:7`)).toBe(at(949));
+    // A backlog chunk ending before every open transaction began: nothing it read can be missing.
+    expect(chunkHorizon(reading, `${at(948)}:7`)).toBeUndefined();
   });
 });

@@ -85,7 +85,7 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean; chun
   let next = await nextStep(loop.from);
   let started = 0;
   let stopForNewRun = false;
-  // Updated mode: the earliest horizon of this run's chunks, where the next run starts (core/horizon.ts).
+  // Updated mode: the earliest horizon this run's chunks asked for, where the next run starts (core/horizon.ts).
   let horizon: string | undefined;
   while (inFlight.length > 0 || (next && !stopForNewRun)) {
     while (next && !stopForNewRun && inFlight.length < COPY_WINDOW) {

@@ -51,6 +51,17 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
   const sync = () => startSync(client, readTemporalConfig(env), table, { once: true, settings: { mode: 'updated' } }, () => {});
 
   /** One session: transactions open 0-0.8 s (one in ten 3 s), one in ten rolled back, until `until`. */
+  /**
+   * Per row, the latest now() of a committed transaction that updated it
+   * (microseconds). A transaction can wait for a row lock held by one that
+   * started after it, and commit last with the older now(): PostgreSQL's
+   * row then carries an older updated_at than a version ClickHouse already
+   * holds, and ReplacingMergeTree(updated_at) keeps the larger. Those rows
+   * (an inversion, not a missed commit; see README Guarantees) are the only
+   * difference allowed below, and they are counted.
+   */
+  const newestStamp = new Map<string, bigint>();
+
   async function writer(seed: number, until: number): Promise<{ committed: number; rolledBack: number }> {
     const session = new pg.Client({ connectionString: services().pgUrl });
     await session.connect();
@@ -62,6 +73,7 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
         const rollback = Math.random() < 0.1;
         await session.query('BEGIN');
         try {
+          const stamp = BigInt((await session.query<{ us: string }>(`SELECT round(extract(epoch FROM now()) * 1000000)::int8::text AS us`)).rows[0]!.us);
           // now() is fixed here, at the transaction's start; the rows are written and committed later.
           await sleep(open / 2);
           const ids = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => 1 + Math.floor(Math.random() * ROWS)).sort((a, b) => a - b);
@@ -70,7 +82,10 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
           await sleep(open / 2);
           await session.query(rollback ? 'ROLLBACK' : 'COMMIT');
           if (rollback) rolledBack++;
-          else committed++;
+          else {
+            committed++;
+            for (const id of ids) if ((newestStamp.get(String(id)) ?? 0n) < stamp) newestStamp.set(String(id), stamp);
+          }
         } catch {
           // Two writers locking the same rows can deadlock: that transaction is lost, as in any application.
           await session.query('ROLLBACK').catch(() => undefined);
@@ -115,9 +130,14 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
 
     // Every column compared; the old server keeps whole seconds of a timestamp.
     const format = ch.caps.dateTime64 ? 'YYYY-MM-DD HH24:MI:SS.US' : 'YYYY-MM-DD HH24:MI:SS';
-    const source = await pool.query<{ id: string; balance: string; note: string; updated_at: string }>(
-      `SELECT id::text AS id, balance::text AS balance, note, to_char(updated_at AT TIME ZONE 'UTC', '${format}') AS updated_at FROM ${table} ORDER BY id`,
+    const read = await pool.query<{ id: string; balance: string; note: string; updated_at: string; us: string }>(
+      `SELECT id::text AS id, balance::text AS balance, note, to_char(updated_at AT TIME ZONE 'UTC', '${format}') AS updated_at,
+              round(extract(epoch FROM updated_at) * 1000000)::int8::text AS us FROM ${table} ORDER BY id`,
     );
+    // The old server keeps whole seconds: versions within one second tie, and the later copy (the newer row) wins.
+    const unit = ch.caps.dateTime64 ? 1n : 1_000_000n;
+    const inverted = new Set(read.rows.filter((r) => (newestStamp.get(r.id) ?? 0n) / unit > BigInt(r.us) / unit).map((r) => r.id));
+    const source = { rows: read.rows.map(({ us: _us, ...r }) => r) };
     const copied = await (
       await ch.client.query({
         query: `SELECT toString(id) AS id, toString(balance) AS balance, note, toString(updated_at) AS updated_at FROM ${database}.${table} FINAL ORDER BY id`,
@@ -125,7 +145,11 @@ describe.each<Target>(['server', 'embedded'])('updated mode under concurrent wri
       })
     ).json<{ id: string; balance: string; note: string; updated_at: string }>();
     const byId = new Map(copied.map((r) => [r.id, r]));
-    const differing = source.rows.filter((r) => JSON.stringify(byId.get(r.id)) !== JSON.stringify(r));
+    const differing = source.rows.filter((r) => !inverted.has(r.id) && JSON.stringify(byId.get(r.id)) !== JSON.stringify(r));
+    // Rare (a lock wait between two writers of one row); many would hide lost updates instead.
+    expect(inverted.size).toBeLessThan(20);
+    for (const id of inverted) expect(byId.has(id), `row ${id}`).toBe(true);
+    if (inverted.size > 0) process.stderr.write(`${target}: ${inverted.size} rows whose last commit carries an older updated_at than an earlier one (left out of the comparison)\n`);
     expect({ differing: differing.length, of: source.rows.length, first: differing.slice(0, 3).map((r) => ({ pg: r, ch: byId.get(r.id) ?? null })) }).toEqual({
       differing: 0,
       of: source.rows.length,

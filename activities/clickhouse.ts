@@ -158,6 +158,23 @@ export async function readKeysetWatermark(ch: ClickHouseTarget, key: string): Pr
 }
 
 /**
+ * Updated mode: the horizon recorded with the checkpoints at the watermark
+ * (core/horizon.ts), microseconds; null when none was recorded. Several
+ * runs may have ended at the same position: the latest one read again from
+ * the earlier one's horizon, so its own horizon (horizons only grow with
+ * time, so the largest) is the one that still counts.
+ */
+export async function readResumeHorizon(ch: ClickHouseTarget, key: string): Promise<string | null> {
+  const t = chQualified(ch.database, SYNC_CONTROL);
+  const live = `${sinceReset(ch, key)} AND workflow_id NOT LIKE ${chString(BACKFILL_ID_PREFIX + '%')}`;
+  const rows = await queryRows<{ h: string | null }>(
+    ch,
+    `SELECT toString(max(resume_from)) AS h FROM ${t} WHERE ${live} AND last_max_id = (SELECT max(last_max_id) FROM ${t} WHERE ${live})`,
+  );
+  return rows[0]?.h ?? null;
+}
+
+/**
  * The cursors this table's live checkpoints (since the latest reset) were
  * written under: the recorded name, or for rows from before cursor_name
  * existed (or on a sync_control not yet altered: status creates nothing)
@@ -354,6 +371,7 @@ export async function writeCheckpoint(
   rows: number,
   workflowId: string,
   runId: string,
+  horizon?: string,
 ): Promise<void> {
   // A retried checkpoint is written once; a later run (after the destination
   // was emptied and refilled) writes its own.
@@ -361,7 +379,7 @@ export async function writeCheckpoint(
   if (plan.keyset) {
     // last_max_id holds the time, last_key the tiebreak; after_id is not used for keyset ranges.
     const p = decodePosition(range.toId);
-    await insertSyncControl(ch, { key: plan.key, lastMaxId: p.micros, lastKey: p.key ?? '', afterId: null, rows, workflowId, plan }, token);
+    await insertSyncControl(ch, { key: plan.key, lastMaxId: p.micros, lastKey: p.key ?? '', afterId: null, rows, workflowId, plan, horizon }, token);
     return;
   }
   await insertSyncControl(ch, { key: plan.key, lastMaxId: range.toId, afterId: range.afterId, rows, workflowId, plan }, token);
@@ -370,7 +388,7 @@ export async function writeCheckpoint(
 /** One row of sync_control, stamped with the server's date and time. */
 async function insertSyncControl(
   ch: ClickHouseTarget,
-  row: { key: string; lastMaxId: string; lastKey?: string; afterId: string | null; rows: number; workflowId: string; plan?: Pick<TablePlan, 'cursor' | 'settings'> },
+  row: { key: string; lastMaxId: string; lastKey?: string; afterId: string | null; rows: number; workflowId: string; plan?: Pick<TablePlan, 'cursor' | 'settings'>; horizon?: string },
   dedupToken?: string,
 ): Promise<void> {
   const after = row.afterId === null ? 'NULL' : intLiteral(row.afterId);
@@ -380,8 +398,8 @@ async function insertSyncControl(
   const settings = row.plan?.settings ? chString(JSON.stringify(row.plan.settings)) : 'NULL';
   await ch.client.command({
     query: `INSERT INTO ${chQualified(ch.database, SYNC_CONTROL)}
-      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id, last_key, cursor_name, table_settings)
-      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)}, ${lastKey}, ${cursor}, ${settings})`,
+      (table_name, sync_date, last_max_id, synced_at, after_id, rows_copied, workflow_id, last_key, cursor_name, table_settings${row.horizon === undefined ? '' : ', resume_from'})
+      VALUES (${chString(row.key)}, today(), ${intLiteral(row.lastMaxId)}, now(), ${after}, ${row.rows}, ${chString(row.workflowId)}, ${lastKey}, ${cursor}, ${settings}${row.horizon === undefined ? '' : `, ${intLiteral(row.horizon)}`})`,
     clickhouse_settings: insertSettings(ch, dedupToken),
   });
 }

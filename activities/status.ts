@@ -12,6 +12,8 @@ import { readKeysetPosition } from './keyset-watermark';
 import type { ClickHouseTarget } from './deps';
 import { introspect, keysetPending, pendingAfter, planWhere } from './postgres';
 import { chQualified, chString, pgIdent } from '../core/quote';
+import { HORIZON_MARGIN_SECONDS, hiddenSessionsMessage, stampedAheadMessage } from '../core/horizon';
+import { readHorizon } from './horizon';
 
 export interface TableStatus {
   table: string;
@@ -110,7 +112,7 @@ export async function tableStatuses(
 }
 
 /** Lag of a timestamp cursor: rows past the watermark position, and how old the oldest of them is. */
-async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, 'keyset' | 'cursor' | 'source'>, status: TableStatus): Promise<void> {
+async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, 'keyset' | 'cursor' | 'source' | 'mode' | 'key'>, status: TableStatus): Promise<void> {
   const t = pgIdent(plan.cursor);
   const ref = pgTableRef(plan.source);
   const r = await pg.query<{ hi: string | null; oldest: string | null }>(
@@ -120,6 +122,26 @@ async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, '
   status.lagRows = await keysetPending(pg, plan, after);
   const oldest = r.rows[0]?.oldest;
   status.lagSeconds = oldest === null || oldest === undefined ? 0 : Math.max(0, Math.round(Number(oldest)));
+  if (plan.mode === 'updated') status.warning = await uncoveredWriters(pg, plan);
+}
+
+/**
+ * Updated mode: what the late-commit horizon cannot bound (core/horizon.ts),
+ * as it is now: sessions whose transaction start this role cannot see, and
+ * rows stamped past PostgreSQL's clock (another clock sets the cursor).
+ */
+async function uncoveredWriters(pg: Pool, plan: Pick<TablePlan, 'key' | 'cursor' | 'source'>): Promise<string | undefined> {
+  const reading = await readHorizon(pg);
+  const t = pgIdent(plan.cursor);
+  const r = await pg.query<{ ahead: string | null }>(
+    `SELECT round(extract(epoch FROM (SELECT max(${t}) FROM ${pgTableRef(plan.source)}) - now()))::int8::text AS ahead`,
+  );
+  const ahead = Number(r.rows[0]?.ahead ?? 0);
+  const said = [
+    ...(reading.hidden > 0 ? [hiddenSessionsMessage(plan.key, reading.hidden)] : []),
+    ...(ahead > HORIZON_MARGIN_SECONDS ? [stampedAheadMessage(plan.key, plan.cursor, ahead)] : []),
+  ];
+  return said.length > 0 ? said.join('; ') : undefined;
 }
 
 async function lagSeconds(pg: Pool, ref: string, cursor: string, afterId: string | null, lagRows: number): Promise<number | null> {

@@ -8,7 +8,7 @@ import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey, type SourceTable } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, insertSettings, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { countRange, insertSettings, readResumeHorizon, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { toChunkFailure, withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
@@ -17,6 +17,8 @@ import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRo
 import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
+import { chunkHorizon, hiddenSessionsMessage, resumePosition, secondsAhead, stampedAheadMessage, type HorizonReading } from '../core/horizon';
+import { readHorizon } from './horizon';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
 import { tableStatuses } from './status';
 import { withMetrics } from './metrics';
@@ -169,7 +171,9 @@ export function createActivities(deps: ActivityDeps) {
   async function prepareKeyset(plan: TablePlan): Promise<PrepareResult> {
     const found = await readKeysetPosition(pg, ch, plan);
     const watermark = found !== null && !(await restartIfEmptied(plan, true, found)) ? found : null;
-    const startAfter = lookbackFrom(watermark, plan.lookbackSeconds);
+    // Updated mode starts where the previous run's snapshots may have missed a late commit; lookbackSeconds is margin on top.
+    const horizon = watermark !== null && plan.mode === 'updated' ? await readResumeHorizon(ch, plan.key) : null;
+    const startAfter = lookbackFrom(resumePosition(watermark, horizon), plan.lookbackSeconds);
     return { plan, watermark, startAfter, covered: [], pendingRows: await keysetPending(pg, plan, startAfter), rechecks: 0 };
   }
 
@@ -243,8 +247,34 @@ export function createActivities(deps: ActivityDeps) {
    */
   async function insertBatch(input: { plan: TablePlan; range: ChunkRange; resume: boolean }): Promise<CopyResult> {
     const { plan, range } = input;
+    // Before the snapshot, never inside it (activities/horizon.ts).
+    const reading = plan.keyset && plan.mode === 'updated' ? await readHorizon(pg) : undefined;
+    const copied = await copyInSnapshot(plan, range, input.resume);
+    if (reading === undefined) return copied;
+    warnUncovered(plan, range, reading);
+    const horizon = chunkHorizon(reading, range.toId);
+    return horizon === undefined ? copied : { ...copied, horizon };
+  }
+
+  /** When each table last had a warning about writers the horizon cannot bound: said every WARN_EVERY_MS. */
+  const warnedAt = new Map<string, number>();
+  const WARN_EVERY_MS = 10 * 60_000;
+
+  /** The worker log says, now and then, which late commits the horizon cannot see. */
+  function warnUncovered(plan: TablePlan, range: ChunkRange, reading: HorizonReading): void {
+    const ahead = secondsAhead(range.toId, reading.at);
+    if (reading.hidden === 0 && ahead === null) return;
+    const last = warnedAt.get(plan.key);
+    if (last !== undefined && Date.now() - last < WARN_EVERY_MS) return;
+    warnedAt.set(plan.key, Date.now());
+    const log = Context.current().log;
+    if (reading.hidden > 0) log.warn(hiddenSessionsMessage(plan.key, reading.hidden), { table: plan.key });
+    if (ahead !== null) log.warn(stampedAheadMessage(plan.key, plan.cursor, ahead), { table: plan.key });
+  }
+
+  async function copyInSnapshot(plan: TablePlan, range: ChunkRange, resume: boolean): Promise<CopyResult> {
     const ctx = Context.current();
-    const resuming = input.resume || ctx.info.attempt > 1;
+    const resuming = resume || ctx.info.attempt > 1;
     return inSnapshot(pg, async (client) => {
       // First statement: fixes the snapshot the count and the COPY read in.
       const atRead = await snapshotHorizon(client);
@@ -402,9 +432,9 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** Stage 4: appends the new watermark to sync_control. */
-  async function checkpoint(input: { plan: TablePlan; range: ChunkRange; rows: number }): Promise<void> {
+  async function checkpoint(input: { plan: TablePlan; range: ChunkRange; rows: number; horizon?: string }): Promise<void> {
     const { workflowExecution } = Context.current().info;
-    await writeCheckpoint(ch, input.plan, input.range, input.rows, workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '');
+    await writeCheckpoint(ch, input.plan, input.range, input.rows, workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '', input.horizon);
   }
 
   return withMetrics({

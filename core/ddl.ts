@@ -75,7 +75,8 @@ export function createSyncControlSql(database: string, caps: ClickHouseCapabilit
     workflow_id  String,
     last_key     Nullable(String),
     cursor_name  Nullable(String),
-    table_settings Nullable(String)
+    table_settings Nullable(String),
+    resume_from  Nullable(Int64)
 )
 ENGINE = ${controlEngine(database, SYNC_CONTROL, cluster)}
 ORDER BY (table_name, sync_date, synced_at)${settings}`;
@@ -113,11 +114,13 @@ ORDER BY (table_name, to_id, snapshot_xmin)`;
  * the checkpoint was written under (a watermark means nothing under another).
  * table_settings: the settings the run had, as JSON (names and choices, no
  * secrets), so verify and status find them without the config file.
+ * resume_from: updated mode's horizon, microseconds (core/horizon.ts).
  */
 export const SYNC_CONTROL_ADDED: Array<[string, string]> = [
   ['last_key', 'Nullable(String)'],
   ['cursor_name', 'Nullable(String)'],
   ['table_settings', 'Nullable(String)'],
+  ['resume_from', 'Nullable(Int64)'],
 ];
 
 /** ALTER TABLE ... ADD COLUMN for a column PostgreSQL gained; `defaultSql` is what rows copied before it hold. */

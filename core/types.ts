@@ -128,4 +128,6 @@ export interface CopyResult {
   bytes: number;
   /** The range was already in ClickHouse from an attempt that died before its checkpoint. */
   skipped: boolean;
+  /** Updated mode: microseconds before which no row the chunk's snapshot missed is stamped (core/horizon.ts). */
+  horizon?: string;
 }

@@ -2,6 +2,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { patched, workflowInfo } from '@temporalio/workflow';
 import { CHUNK_TOO_BIG, chunkTooBigMessage, smallerChunk } from '../core/chunk-size';
 import { nextCovered, type CursorRange } from '../core/ranges';
+import { earlierHorizon } from '../core/horizon';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { checkpoint, insertBatch, readChunk } from './activity-proxies';
 import type { CopyTotals, Live } from './progress';
@@ -84,6 +85,8 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean; chun
   let next = await nextStep(loop.from);
   let started = 0;
   let stopForNewRun = false;
+  // Updated mode: the earliest horizon this run's chunks asked for, where the next run starts (core/horizon.ts).
+  let horizon: string | undefined;
   while (inFlight.length > 0 || (next && !stopForNewRun)) {
     while (next && !stopForNewRun && inFlight.length < COPY_WINDOW) {
       const step = next;
@@ -127,7 +130,8 @@ export async function copyChunks(loop: ChunkLoop): Promise<{ more: boolean; chun
     }
     await lastCheckpoint;
     live.stage = 'checkpoint';
-    lastCheckpoint = checkpoint({ plan, range: head.step.range, rows: copied.rows }).then(() => {
+    horizon = earlierHorizon(horizon, copied.horizon);
+    lastCheckpoint = checkpoint({ plan, range: head.step.range, rows: copied.rows, ...(horizon === undefined ? {} : { horizon }) }).then(() => {
       live.movedAt = Date.now();
       loop.onCheckpoint?.();
     });

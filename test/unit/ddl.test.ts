@@ -207,7 +207,8 @@ describe('createSyncControlSql', () => {
     '    workflow_id  String,',
     '    last_key     Nullable(String),',
     '    cursor_name  Nullable(String),',
-    '    table_settings Nullable(String)',
+    '    table_settings Nullable(String),',
+    '    resume_from  Nullable(Int64)',
     ')',
   ];
 

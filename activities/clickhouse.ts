@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseError } from '@clickhouse/client';
-import { addColumnSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED } from '../core/ddl';
+import { addColumnSql, createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
+import { ensureOnCluster } from './cluster-ddl';
 import { decodePosition } from '../core/keyset';
 import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
 import { EmptyHttpAnswer, UserError } from '../core/errors';
@@ -59,13 +60,30 @@ async function columnsOf(ch: ClickHouseTarget, database: string, table: string):
   return new Map(rows.map((c) => [c.name, c.type]));
 }
 
-/** The control tables, with columns later releases added. */
-async function ensureControlTables(ch: ClickHouseTarget): Promise<void> {
-  await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
-  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
+/**
+ * The database, the control tables and the destination when missing. The
+ * control tables follow the destination's cluster (CLICKHOUSE_CLUSTER or the
+ * table's cluster setting): on a cluster they are Replicated, so the
+ * watermark survives the replica that wrote it. On a cluster the DDL runs
+ * only when some host lacks something (see cluster-ddl.ts).
+ */
+async function ensureTables(ch: ClickHouseTarget, plan: TablePlan, cluster: string | undefined): Promise<void> {
+  const { database, table } = plan.destination;
+  const ddl = () => [
+    createDatabaseSql(ch.database, cluster),
+    createSyncControlSql(ch.database, ch.caps, cluster),
+    createSyncRecheckSql(ch.database, cluster),
+    createTableSql({ database, table, columns: plan.columns, layout: plan.layout, caps: ch.caps }),
+  ];
+  if (cluster && ch.kind === 'server') {
+    await ensureOnCluster(ch, cluster, { database: ch.database, tables: [SYNC_CONTROL, SYNC_RECHECK, table] }, ddl);
+  } else {
+    for (const q of ddl().slice(1, 3)) await command(ch, q);
+    // The destination is created below, after its columns are compared.
+  }
   const have = await columnsOf(ch, ch.database, SYNC_CONTROL);
   for (const [name, chType] of SYNC_CONTROL_ADDED) {
-    if (!have.has(name)) await command(ch, addColumnSql(ch.database, SYNC_CONTROL, { name, chType }, ch.cluster));
+    if (!have.has(name)) await command(ch, addColumnSql(ch.database, SYNC_CONTROL, { name, chType }, cluster));
   }
 }
 
@@ -83,7 +101,7 @@ export async function ensureDestination(
   plan: TablePlan,
   defaultFor: (column: ColumnPlan) => Promise<string | undefined> = async () => undefined,
 ): Promise<string[]> {
-  await ensureControlTables(ch);
+  await ensureTables(ch, plan, plan.layout.cluster);
   const { database, table } = plan.destination;
   const have = await columnsOf(ch, database, table);
   if (have.size === 0) {

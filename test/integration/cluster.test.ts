@@ -1,0 +1,160 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSync } from '../../client/commands/sync';
+import { readTemporalConfig } from '../../core/config';
+import type { TableSettings } from '../../core/table-settings';
+import { createActivityLogs, seedActivityLogs } from '../../devstack/activity-logs';
+import { startClickHouseCluster, type LocalCluster } from '../../devstack/clickhouse-cluster';
+import type { LocalClickHouse } from '../../devstack/clickhouse-server';
+import { firstValue, pgPool, services, startWorker, temporalClient, type RunningWorker } from '../support/harness';
+
+// A real cluster of this file's own (started here, not in the global setup,
+// so other files do not pay for it): Debian's ZooKeeper and two
+// clickhouse-server 18.16 replicas of one shard, cluster `default`.
+const CH_PASSWORD = 'ch-cluster-pw-41';
+
+describe('a ClickHouse cluster: two replicas of one shard', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pg2ch-cluster-'));
+  chmodSync(dir, 0o755);
+  let cluster: LocalCluster;
+  let a: LocalClickHouse;
+  let b: LocalClickHouse;
+  let chA: ClickHouseClient;
+  let chB: ClickHouseClient;
+  let pool: pg.Pool;
+  let client: Client;
+  const workers: RunningWorker[] = [];
+
+  const clientOf = (s: LocalClickHouse) =>
+    createClient({ url: `http://127.0.0.1:${s.httpPort}`, username: 'pg2ch', password: CH_PASSWORD, log: { level: ClickHouseLogLevel.OFF } });
+
+  beforeAll(async () => {
+    cluster = await startClickHouseCluster({ dir, user: 'pg2ch', password: CH_PASSWORD, shards: 1, replicas: 2 });
+    [a, b] = cluster.all as [LocalClickHouse, LocalClickHouse];
+    chA = clientOf(a);
+    chB = clientOf(b);
+    pool = pgPool();
+    client = await temporalClient();
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const w of workers) await w.stop().catch(() => {});
+    await client?.connection.close();
+    await pool?.end();
+    await Promise.allSettled([chA?.close(), chB?.close()]);
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function envOf(database: string, queue: string, extra: Record<string, string> = {}, url = a.url): Record<string, string> {
+    const s = services();
+    return {
+      PG_URL: s.pgUrl,
+      CLICKHOUSE_URL: url,
+      CLICKHOUSE_DATABASE: database,
+      TEMPORAL_ADDRESS: s.temporalAddress,
+      PG2CH_TASK_QUEUE: queue,
+      PG2CH_WORKFLOW_BUNDLE: s.workflowBundlePath,
+      ...extra,
+    };
+  }
+
+  async function worker(env: Record<string, string>): Promise<RunningWorker> {
+    const w = await startWorker(env);
+    workers.push(w);
+    return w;
+  }
+
+  const sync = (env: Record<string, string>, table: string, settings: TableSettings = {}, chunkRows = 2000) =>
+    startSync(client, readTemporalConfig(env), table, { once: true, chunkRows, settings }, () => {});
+
+  const count = (ch: ClickHouseClient, t: string) => firstValue(ch, `SELECT toString(count()) AS n FROM ${t}`);
+  const distinct = (ch: ClickHouseClient, t: string) => firstValue(ch, `SELECT toString(uniqExact(id)) AS n FROM ${t}`);
+  const engineOf = (ch: ClickHouseClient, db: string, t: string) => firstValue(ch, `SELECT engine AS n FROM system.tables WHERE database = '${db}' AND name = '${t}'`);
+  const syncReplica = (ch: ClickHouseClient, t: string) => ch.command({ query: `SYSTEM SYNC REPLICA ${t}` });
+
+  async function seeded(table: string, rows: number): Promise<void> {
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    await createActivityLogs(pool, table);
+    await seedActivityLogs(pool, { firstId: 1, count: rows, table });
+  }
+
+  /** Both replicas hold exactly PostgreSQL's rows, once each. */
+  async function expectExactOnBoth(database: string, table: string): Promise<void> {
+    const want = (await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]!.n;
+    for (const ch of [chA, chB]) {
+      await syncReplica(ch, `${database}.${table}`);
+      expect(await count(ch, `${database}.${table}`)).toBe(want);
+      expect(await distinct(ch, `${database}.${table}`)).toBe(want);
+    }
+  }
+
+  it('CLICKHOUSE_CLUSTER: the first sync and an incremental one are exact on both replicas; the control tables are replicated', async () => {
+    const db = 'cl_env';
+    await seeded('cl_logs', 10_000);
+    const env = envOf(db, 'cl-env', { CLICKHOUSE_CLUSTER: 'default' });
+    const w = await worker(env);
+    expect((await sync(env, 'cl_logs'))!.rows).toBe(10_000);
+    await expectExactOnBoth(db, 'cl_logs');
+    for (const ch of [chA, chB]) {
+      expect(await engineOf(ch, db, 'cl_logs')).toBe('ReplicatedReplacingMergeTree');
+      expect(await engineOf(ch, db, 'sync_control')).toBe('ReplicatedMergeTree');
+      expect(await engineOf(ch, db, 'sync_recheck')).toBe('ReplicatedMergeTree');
+    }
+    await seedActivityLogs(pool, { firstId: 10_001, count: 3_000, table: 'cl_logs' });
+    expect((await sync(env, 'cl_logs'))!.rows).toBe(3_000);
+    await expectExactOnBoth(db, 'cl_logs');
+    await w.stop();
+    workers.splice(workers.indexOf(w), 1);
+  }, 240_000);
+
+  it('a replica down: a worker starts and a sync of an existing table runs, with no ON CLUSTER wait; a new table is one clear error naming the host', async () => {
+    const db = 'cl_env';
+    const env = envOf(db, 'cl-down', { CLICKHOUSE_CLUSTER: 'default' });
+    await b.stop();
+    try {
+      const started = Date.now();
+      const w = await worker(env);
+      await seedActivityLogs(pool, { firstId: 13_001, count: 1_000, table: 'cl_logs' });
+      expect((await sync(env, 'cl_logs'))!.rows).toBe(1_000);
+      // ON CLUSTER would wait distributed_ddl_task_timeout (180 s) for the down replica.
+      expect(Date.now() - started).toBeLessThan(90_000);
+      await seeded('cl_new', 100);
+      await expect(sync(env, 'cl_new')).rejects.toThrow(/cannot create cl_env\.cl_new on cluster default: a host is down \(127\.0\.0\.1:\d+ \(shard 1, replica 2\): Connection refused/);
+      expect(Date.now() - started).toBeLessThan(120_000);
+      await w.stop();
+      workers.splice(workers.indexOf(w), 1);
+    } finally {
+      await b.restart();
+    }
+    // Back up, the replica catches up from the other: both exact.
+    await expectExactOnBoth(db, 'cl_logs');
+  }, 240_000);
+
+  it('the config route: cluster in the table settings, CLICKHOUSE_CLUSTER unset: database, control tables and the table on every replica; a replica missing the table gets it', async () => {
+    const db = 'cl_cfg';
+    await seeded('cl_cfg_logs', 5_000);
+    const env = envOf(db, 'cl-cfg');
+    const settings: TableSettings = { engine: 'ReplicatedMergeTree', cluster: 'default' };
+    const w = await worker(env);
+    expect((await sync(env, 'cl_cfg_logs', settings))!.rows).toBe(5_000);
+    await expectExactOnBoth(db, 'cl_cfg_logs');
+    for (const ch of [chA, chB]) {
+      expect(await engineOf(ch, db, 'cl_cfg_logs')).toBe('ReplicatedMergeTree');
+      expect(await engineOf(ch, db, 'sync_control')).toBe('ReplicatedMergeTree');
+      expect(await engineOf(ch, db, 'sync_recheck')).toBe('ReplicatedMergeTree');
+    }
+    // The table dropped on one replica: the next run creates it there, and it fetches the rows.
+    await chB.command({ query: `DROP TABLE ${db}.cl_cfg_logs` });
+    await seedActivityLogs(pool, { firstId: 5_001, count: 500, table: 'cl_cfg_logs' });
+    expect((await sync(env, 'cl_cfg_logs', settings))!.rows).toBe(500);
+    await expectExactOnBoth(db, 'cl_cfg_logs');
+    await w.stop();
+    workers.splice(workers.indexOf(w), 1);
+  }, 240_000);
+});

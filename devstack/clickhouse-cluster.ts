@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { freePorts, waitFor } from './free-port';
 import { spawnService, stopProcess } from './processes';
 import { startClickHouseServer, type LocalClickHouse } from './clickhouse-server';
@@ -14,15 +15,20 @@ export interface LocalZooKeeper {
   stop(): Promise<void>;
 }
 
-/** Answers ZooKeeper's four-letter "ruok" with "imok" once it serves clients. */
-function ruok(port: number): Promise<void> {
+/**
+ * ZooKeeper's four-letter "srvr" names its mode once it serves clients
+ * ("ruok" says imok earlier, while sessions are still refused: a
+ * clickhouse-server whose first ZooKeeper handshake fails that way crashes
+ * on its first ON CLUSTER query).
+ */
+function serving(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ host: '127.0.0.1', port });
     let answer = '';
-    sock.on('connect', () => sock.write('ruok'));
+    sock.on('connect', () => sock.write('srvr'));
     sock.on('data', (d) => (answer += d.toString()));
     sock.on('error', reject);
-    sock.on('close', () => (answer === 'imok' ? resolve() : reject(new Error(`answered ${JSON.stringify(answer)}`))));
+    sock.on('close', () => (/Mode: /.test(answer) ? resolve() : reject(new Error(`answered ${JSON.stringify(answer.slice(0, 100))}`))));
   });
 }
 
@@ -39,7 +45,7 @@ export async function startZooKeeper(dir: string): Promise<LocalZooKeeper> {
     [
       '-Xmx256m',
       '-Dzookeeper.admin.enableServer=false',
-      '-Dzookeeper.4lw.commands.whitelist=ruok',
+      '-Dzookeeper.4lw.commands.whitelist=srvr',
       '-cp',
       ZOOKEEPER_CLASSPATH,
       'org.apache.zookeeper.server.ZooKeeperServerMain',
@@ -51,13 +57,22 @@ export async function startZooKeeper(dir: string): Promise<LocalZooKeeper> {
   try {
     await waitFor(`ZooKeeper on ${port}`, 60_000, async () => {
       if (child.exitCode !== null) throw new Error(`zookeeper exited; see ${dir}/zookeeper.log`);
-      await ruok(port);
+      await serving(port);
     });
   } catch (err) {
     await stopProcess(child);
     throw err;
   }
   return { port, stop: () => stopProcess(child) };
+}
+
+async function zooKeeperAnswers(srv: LocalClickHouse, auth: { user: string; password: string }): Promise<void> {
+  const client = createClient({ url: `http://127.0.0.1:${srv.httpPort}`, username: auth.user, password: auth.password, log: { level: ClickHouseLogLevel.OFF } });
+  try {
+    await client.command({ query: "SELECT count() FROM system.zookeeper WHERE path = '/'" });
+  } finally {
+    await client.close();
+  }
 }
 
 export interface LocalCluster {
@@ -113,6 +128,8 @@ export async function startClickHouseCluster(opts: { dir: string; user: string; 
         ),
       );
     }
+    // Each server's own ZooKeeper session works before the first test sends DDL.
+    await Promise.all(servers.flat().map((srv) => waitFor(`ZooKeeper session of ClickHouse on ${srv.httpPort}`, 60_000, () => zooKeeperAnswers(srv, opts))));
   } catch (err) {
     await stopAll();
     throw err;

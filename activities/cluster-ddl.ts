@@ -63,3 +63,30 @@ export async function ensureOnCluster(ch: ClickHouseTarget, cluster: string, wan
   }
   return 'created';
 }
+
+/** How long prepareTable waits for this replica to fetch what others wrote. */
+export const CATCH_UP_MS = 15_000;
+
+/**
+ * SYSTEM SYNC REPLICA for each table, bounded: after a failover the
+ * watermark and the chunks are read on a replica that may not have fetched
+ * the other's last parts yet. Returns the tables that did not catch up in
+ * time (a part only a down replica holds): the sync goes on, since a chunk
+ * copied again is the same block and ZooKeeper's insert deduplication drops it.
+ */
+export async function catchUp(ch: ClickHouseTarget, tables: string[], ms = CATCH_UP_MS): Promise<string[]> {
+  const late: string[] = [];
+  for (const table of tables) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ms);
+    try {
+      await ch.client.command({ query: `SYSTEM SYNC REPLICA ${table}`, abort_signal: abort.signal });
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+      late.push(table);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return late;
+}

@@ -6,6 +6,7 @@ import type { ClickHouseTarget } from '../activities';
 import { capabilitiesFor } from '../core/clickhouse-version';
 import type { ClickHouseConfig, PostgresConfig } from '../core/config';
 import { ensureOnCluster } from '../activities/cluster-ddl';
+import { failoverClient } from './failover-client';
 import { createDatabaseSql } from '../core/ddl';
 import { UserError } from '../core/errors';
 import { PIN_IF_PRESENT_SQL, sessionOptions } from '../core/pg-session';
@@ -82,8 +83,8 @@ function assertNotLocked(path: string): void {
 
 function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClient; rawInsert?: ClickHouseTarget['rawInsert'] } {
   if (cfg.kind === 'server') {
-    const client = createClient({
-      url: cfg.url,
+    const one = (url: string) => createClient({
+      url,
       username: cfg.username,
       password: cfg.password,
       request_timeout: 30 * 60_000,
@@ -94,7 +95,8 @@ function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClie
       // proxies; both settings exist on every server we support (18.16+).
       clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' },
     });
-    return { client };
+    // Several replicas: one client each, the worker moves on when one goes away.
+    return { client: cfg.replicas && cfg.replicas.length > 1 ? failoverClient(cfg.replicas.map(one)) : one(cfg.url) };
   }
   mkdirSync(cfg.path, { recursive: true });
   // Asked before the engine opens the path: it prints its own lock error to stderr.

@@ -37,7 +37,7 @@ export async function createPg2chWorker(config: WorkerConfig, opts: WorkerOption
   const pg = createPgPool(config.postgres);
   const pgWhere = `${config.postgres.host}:${config.postgres.port}/${config.postgres.database}`;
   await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => pg.query('SELECT 1'));
-  const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${config.clickhouse.url} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
+  const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${(config.clickhouse.replicas ?? [config.clickhouse.url]).join(', ')} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
   const clickhouse =
     opts.clickhouse ?? (await step(`cannot use ${chWhere}`, secrets, () => connectClickHouse(config.clickhouse)));
   const connection = await step(

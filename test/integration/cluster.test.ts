@@ -157,4 +157,64 @@ describe('a ClickHouse cluster: two replicas of one shard', () => {
     await w.stop();
     workers.splice(workers.indexOf(w), 1);
   }, 240_000);
+
+  /** Resolves once `table` has at least `n` checkpoints on the replica `ch`. */
+  async function checkpointsReach(ch: ClickHouseClient, db: string, table: string, n: number): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const got = await firstValue(ch, `SELECT toString(count()) AS n FROM ${db}.sync_control WHERE table_name = '${table}'`).catch(() => '0');
+      if (Number(got) >= n) return;
+      if (Date.now() > deadline) throw new Error(`${table}: ${got} checkpoints after 120 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('a replica killed mid-sync: the sync goes on on the other, and the killed one catches up when back', async () => {
+    const db = 'cl_env';
+    await seeded('cl_kill', 60_000);
+    const env = envOf(db, 'cl-kill', { CLICKHOUSE_CLUSTER: 'default' });
+    const w = await worker(env);
+    // The table exists everywhere before the kill (creating it needs every host).
+    expect((await sync(env, 'cl_kill', {}, 2000))!.rows).toBe(60_000);
+    await seedActivityLogs(pool, { firstId: 60_001, count: 60_000, table: 'cl_kill' });
+    const running = sync(env, 'cl_kill', {}, 2000);
+    await checkpointsReach(chA, db, 'cl_kill', 32);
+    await b.kill();
+    try {
+      expect((await running)!.rows).toBeGreaterThan(0);
+    } finally {
+      await b.restart();
+    }
+    await expectExactOnBoth(db, 'cl_kill');
+    await w.stop();
+    workers.splice(workers.indexOf(w), 1);
+  }, 240_000);
+
+  it('failover: CLICKHOUSE_URL lists both replicas; the one in use is killed mid-sync and the sync finishes on the other, exact and without duplicates', async () => {
+    const db = 'cl_env';
+    await seeded('cl_fail', 60_000);
+    const env = envOf(db, 'cl-fail', { CLICKHOUSE_CLUSTER: 'default' }, `${a.url},127.0.0.1:${b.httpPort}`);
+    const w = await worker(env);
+    const running = sync(env, 'cl_fail', {}, 2000);
+    await checkpointsReach(chA, db, 'cl_fail', 5);
+    await a.kill();
+    let result: Awaited<typeof running>;
+    try {
+      result = await running;
+      // Finished while A was down: everything is on B, once.
+      await syncReplica(chB, `${db}.sync_control`).catch(() => {});
+      expect(await distinct(chB, `${db}.cl_fail`)).toBe('60000');
+      expect(await count(chB, `${db}.cl_fail`)).toBe('60000');
+    } finally {
+      await a.restart();
+    }
+    expect(result!.rows).toBeGreaterThan(0);
+    await expectExactOnBoth(db, 'cl_fail');
+    // An incremental run on the same worker, A back: exact on both.
+    await seedActivityLogs(pool, { firstId: 60_001, count: 2_000, table: 'cl_fail' });
+    await sync(env, 'cl_fail', {}, 2000);
+    await expectExactOnBoth(db, 'cl_fail');
+    await w.stop();
+    workers.splice(workers.indexOf(w), 1);
+  }, 300_000);
 });

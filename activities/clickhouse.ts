@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseError } from '@clickhouse/client';
-import { addColumnSql, createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
-import { ensureOnCluster } from './cluster-ddl';
+import { addColumnSql, createDatabaseSql, createDistributedSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultShardingKey, LOCAL_SUFFIX, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
+import { clusterHosts, ensureOnCluster } from './cluster-ddl';
 import { decodePosition } from '../core/keyset';
 import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
 import { EmptyHttpAnswer, UserError } from '../core/errors';
@@ -69,16 +69,23 @@ async function columnsOf(ch: ClickHouseTarget, database: string, table: string):
  */
 async function ensureTables(ch: ClickHouseTarget, plan: TablePlan, cluster: string | undefined): Promise<void> {
   const { database, table } = plan.destination;
-  const ddl = () => [
-    createDatabaseSql(ch.database, cluster),
-    createSyncControlSql(ch.database, ch.caps, cluster),
-    createSyncRecheckSql(ch.database, cluster),
-    createTableSql({ database, table, columns: plan.columns, layout: plan.layout, caps: ch.caps }),
-  ];
   if (cluster && ch.kind === 'server') {
-    await ensureOnCluster(ch, cluster, { database: ch.database, tables: [SYNC_CONTROL, SYNC_RECHECK, table] }, ddl);
+    const hosts = await clusterHosts(ch, cluster);
+    // Several shards: each shard's replicas hold <table>_local, and <table> is the Distributed table over them.
+    const sharded = new Set(hosts.map((h) => h.shard)).size > 1;
+    const local = sharded ? `${table}${LOCAL_SUFFIX}` : table;
+    const shardingKey = plan.settings?.shardingKey ?? defaultShardingKey(plan.rowKey ?? [plan.cursor]);
+    const ddl = () => [
+      createDatabaseSql(ch.database, cluster),
+      createSyncControlSql(ch.database, ch.caps, cluster, sharded),
+      createSyncRecheckSql(ch.database, cluster, sharded),
+      createTableSql({ database, table: local, columns: plan.columns, layout: plan.layout, caps: ch.caps }),
+      ...(sharded ? [createDistributedSql(database, table, cluster, shardingKey)] : []),
+    ];
+    await ensureOnCluster(ch, cluster, { database: ch.database, tables: [SYNC_CONTROL, SYNC_RECHECK, ...(sharded ? [local] : []), table] }, ddl, hosts);
   } else {
-    for (const q of ddl().slice(1, 3)) await command(ch, q);
+    await command(ch, createSyncControlSql(ch.database, ch.caps));
+    await command(ch, createSyncRecheckSql(ch.database));
     // The destination is created below, after its columns are compared.
   }
   const have = await columnsOf(ch, ch.database, SYNC_CONTROL);
@@ -282,7 +289,9 @@ export async function insertTsv(
   dedupToken: string | undefined,
   abortSignal?: AbortSignal,
 ): Promise<void> {
-  const settings = insertSettings(ch, dedupToken);
+  // Through a Distributed table (several shards) the insert returns once every shard has its rows,
+  // so the checkpoint after it never passes rows still queued on this host.
+  const settings: Record<string, string> = { ...insertSettings(ch, dedupToken), ...(plan.layout.cluster && ch.kind === 'server' ? { insert_distributed_sync: '1' } : {}) };
   const { database, table } = plan.destination;
   const names = [database, table, ...plan.columns.map((c) => c.name)];
   // The zero-copy insert accepts plain identifiers only; other names take the string path.

@@ -1,6 +1,7 @@
 import { decideDdl, hostError, type ClusterHost, type HostState, type Wanted } from '../core/cluster-ddl';
 import { UserError } from '../core/errors';
-import { chString } from '../core/quote';
+import { LOCAL_SUFFIX } from '../core/ddl';
+import { chQualified, chString } from '../core/quote';
 import type { ClickHouseTarget } from './deps';
 
 /** How long ON CLUSTER DDL may wait for a host that went away after the check (the server's default is 180 s). */
@@ -53,8 +54,8 @@ export async function hostStates(ch: ClickHouseTarget, hosts: ClusterHost[], dat
  * waits on a host that is down. Something missing while a host is down is one
  * clear error naming the host, not a three-minute wait.
  */
-export async function ensureOnCluster(ch: ClickHouseTarget, cluster: string, wanted: Wanted, ddl: () => string[]): Promise<'none' | 'created'> {
-  const states = await hostStates(ch, await clusterHosts(ch, cluster), wanted.database);
+export async function ensureOnCluster(ch: ClickHouseTarget, cluster: string, wanted: Wanted, ddl: () => string[], hosts?: ClusterHost[]): Promise<'none' | 'created'> {
+  const states = await hostStates(ch, hosts ?? (await clusterHosts(ch, cluster)), wanted.database);
   const decision = decideDdl(cluster, states, wanted);
   if (decision.kind === 'blocked') throw new UserError(decision.message, 'ClusterHostDown');
   if (decision.kind === 'none') return 'none';
@@ -74,7 +75,13 @@ export const CATCH_UP_MS = 15_000;
  * time (a part only a down replica holds): the sync goes on, since a chunk
  * copied again is the same block and ZooKeeper's insert deduplication drops it.
  */
-export async function catchUp(ch: ClickHouseTarget, tables: string[], ms = CATCH_UP_MS): Promise<string[]> {
+export async function catchUp(ch: ClickHouseTarget, database: string, names: string[], ms = CATCH_UP_MS): Promise<string[]> {
+  // Only Replicated tables sync (a Distributed destination's local table is `<name>_local`).
+  const rs = await ch.client.query({
+    query: `SELECT name FROM system.tables WHERE database = ${chString(database)} AND engine LIKE 'Replicated%' AND name IN (${names.flatMap((n) => [n, n + LOCAL_SUFFIX]).map(chString).join(', ')})`,
+    format: 'JSONEachRow',
+  });
+  const tables = (await rs.json<{ name: string }>()).map((r) => chQualified(database, r.name));
   const late: string[] = [];
   for (const table of tables) {
     const abort = new AbortController();

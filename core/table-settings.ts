@@ -35,6 +35,8 @@ export const tableSettingsSchema = z
     engine: z.enum(ENGINES, { error: `expected one of ${ENGINES.join(', ')}` }),
     /** ON CLUSTER for the DDL; Replicated* engines need it (or CLICKHOUSE_CLUSTER). */
     cluster: z.string({ error: 'expected a cluster name' }).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a cluster name such as default' }),
+    /** With several shards: the Distributed table's sharding key (default: a hash of the row's key). */
+    shardingKey: ddlText('a ClickHouse expression such as cityHash64(id)'),
     partitionBy: ddlText('a ClickHouse expression such as toYYYYMM(created_at)'),
     orderBy: z.array(column, { error: 'expected a list of column names' }).min(1, { error: 'expected at least one column' }),
     /** Column -> ClickHouse type, replacing the default mapping (e.g. a type pg2ch does not map, as String). */

@@ -89,10 +89,18 @@ describe('a ClickHouse cluster: two replicas of one shard', () => {
   /** Both replicas hold exactly PostgreSQL's rows, once each. */
   async function expectExactOnBoth(database: string, table: string): Promise<void> {
     const want = (await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]!.n;
-    for (const ch of [chA, chB]) {
-      await syncReplica(ch, `${database}.${table}`);
-      expect(await count(ch, `${database}.${table}`)).toBe(want);
-      expect(await distinct(ch, `${database}.${table}`)).toBe(want);
+    for (const [name, ch] of [['A', chA], ['B', chB]] as const) {
+      // A replica just restarted may not have read the replication log yet: SYNC REPLICA can return before it has.
+      const deadline = Date.now() + 60_000;
+      let got = '';
+      do {
+        await syncReplica(ch, `${database}.${table}`).catch(() => {});
+        got = await count(ch, `${database}.${table}`);
+        if (got === want) break;
+        await new Promise((r) => setTimeout(r, 500));
+      } while (Date.now() < deadline);
+      expect(`${name}: ${got}`).toBe(`${name}: ${want}`);
+      expect(`${name}: ${await distinct(ch, `${database}.${table}`)}`).toBe(`${name}: ${want}`);
     }
   }
 

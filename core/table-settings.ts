@@ -35,8 +35,6 @@ export const tableSettingsSchema = z
     engine: z.enum(ENGINES, { error: `expected one of ${ENGINES.join(', ')}` }),
     /** ON CLUSTER for the DDL; Replicated* engines need it (or CLICKHOUSE_CLUSTER). */
     cluster: z.string({ error: 'expected a cluster name' }).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a cluster name such as default' }),
-    /** With several shards: the Distributed table's sharding key (default: a hash of the row's key). */
-    shardingKey: ddlText('a ClickHouse expression such as cityHash64(id)'),
     partitionBy: ddlText('a ClickHouse expression such as toYYYYMM(created_at)'),
     orderBy: z.array(column, { error: 'expected a list of column names' }).min(1, { error: 'expected at least one column' }),
     /** Column -> ClickHouse type, replacing the default mapping (e.g. a type pg2ch does not map, as String). */
@@ -52,6 +50,8 @@ export const tableSettingsSchema = z
     outOfRange: z.enum(['fail', 'clamp', 'null'], { error: 'expected "fail", "clamp" or "null"' }),
     /** Updated mode: each run re-reads rows updated this many seconds before the watermark (transactions that committed late). */
     lookbackSeconds: z.number({ error: 'expected a whole number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(0, { error: 'expected a whole number of seconds, 0 or more' }).max(7 * 86400, { error: 'expected at most 604800 seconds (7 days)' }),
+    /** With several shards: the Distributed table's sharding key (default: a hash of the row's key). */
+    shardingKey: ddlText('a ClickHouse expression such as cityHash64(id)'),
   })
   .partial()
   .strict();

@@ -84,8 +84,9 @@ async function ensureTables(ch: ClickHouseTarget, plan: TablePlan, cluster: stri
     ];
     await ensureOnCluster(ch, cluster, { database: ch.database, tables: [SYNC_CONTROL, SYNC_RECHECK, ...(sharded ? [local] : []), table] }, ddl, hosts);
   } else {
-    await command(ch, createSyncControlSql(ch.database, ch.caps));
-    await command(ch, createSyncRecheckSql(ch.database));
+    // The embedded engine has no hosts to check: its DDL is sent as before.
+    await command(ch, createSyncControlSql(ch.database, ch.caps, cluster));
+    await command(ch, createSyncRecheckSql(ch.database, cluster));
     // The destination is created below, after its columns are compared.
   }
   const have = await columnsOf(ch, ch.database, SYNC_CONTROL);

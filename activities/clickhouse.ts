@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseError } from '@clickhouse/client';
-import { addColumnSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, SYNC_CONTROL_ADDED } from '../core/ddl';
+import { addColumnSql, createDatabaseSql, createDistributedSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultShardingKey, LOCAL_SUFFIX, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
+import { clusterHosts, ensureOnCluster } from './cluster-ddl';
 import { decodePosition } from '../core/keyset';
 import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
 import { EmptyHttpAnswer, UserError } from '../core/errors';
@@ -59,13 +60,38 @@ async function columnsOf(ch: ClickHouseTarget, database: string, table: string):
   return new Map(rows.map((c) => [c.name, c.type]));
 }
 
-/** The control tables, with columns later releases added. */
-async function ensureControlTables(ch: ClickHouseTarget): Promise<void> {
-  await command(ch, createSyncControlSql(ch.database, ch.caps, ch.cluster));
-  await command(ch, createSyncRecheckSql(ch.database, ch.cluster));
+/**
+ * The database, the control tables and the destination when missing. The
+ * control tables follow the destination's cluster (CLICKHOUSE_CLUSTER or the
+ * table's cluster setting): on a cluster they are Replicated, so the
+ * watermark survives the replica that wrote it. On a cluster the DDL runs
+ * only when some host lacks something (see cluster-ddl.ts).
+ */
+async function ensureTables(ch: ClickHouseTarget, plan: TablePlan, cluster: string | undefined): Promise<void> {
+  const { database, table } = plan.destination;
+  if (cluster && ch.kind === 'server') {
+    const hosts = await clusterHosts(ch, cluster);
+    // Several shards: each shard's replicas hold <table>_local, and <table> is the Distributed table over them.
+    const sharded = new Set(hosts.map((h) => h.shard)).size > 1;
+    const local = sharded ? `${table}${LOCAL_SUFFIX}` : table;
+    const shardingKey = plan.settings?.shardingKey ?? defaultShardingKey(plan.rowKey ?? [plan.cursor]);
+    const ddl = () => [
+      createDatabaseSql(ch.database, cluster),
+      createSyncControlSql(ch.database, ch.caps, cluster, sharded),
+      createSyncRecheckSql(ch.database, cluster, sharded),
+      createTableSql({ database, table: local, columns: plan.columns, layout: plan.layout, caps: ch.caps }),
+      ...(sharded ? [createDistributedSql(database, table, cluster, shardingKey)] : []),
+    ];
+    await ensureOnCluster(ch, cluster, { database: ch.database, tables: [SYNC_CONTROL, SYNC_RECHECK, ...(sharded ? [local] : []), table] }, ddl, hosts);
+  } else {
+    // The embedded engine has no hosts to check: its DDL is sent as before.
+    await command(ch, createSyncControlSql(ch.database, ch.caps, cluster));
+    await command(ch, createSyncRecheckSql(ch.database, cluster));
+    // The destination is created below, after its columns are compared.
+  }
   const have = await columnsOf(ch, ch.database, SYNC_CONTROL);
   for (const [name, chType] of SYNC_CONTROL_ADDED) {
-    if (!have.has(name)) await command(ch, addColumnSql(ch.database, SYNC_CONTROL, { name, chType }, ch.cluster));
+    if (!have.has(name)) await command(ch, addColumnSql(ch.database, SYNC_CONTROL, { name, chType }, cluster));
   }
 }
 
@@ -83,7 +109,7 @@ export async function ensureDestination(
   plan: TablePlan,
   defaultFor: (column: ColumnPlan) => Promise<string | undefined> = async () => undefined,
 ): Promise<string[]> {
-  await ensureControlTables(ch);
+  await ensureTables(ch, plan, plan.layout.cluster);
   const { database, table } = plan.destination;
   const have = await columnsOf(ch, database, table);
   if (have.size === 0) {
@@ -281,7 +307,9 @@ export async function insertTsv(
   dedupToken: string | undefined,
   abortSignal?: AbortSignal,
 ): Promise<void> {
-  const settings = insertSettings(ch, dedupToken);
+  // Through a Distributed table (several shards) the insert returns once every shard has its rows,
+  // so the checkpoint after it never passes rows still queued on this host.
+  const settings: Record<string, string> = { ...insertSettings(ch, dedupToken), ...(plan.layout.cluster && ch.kind === 'server' ? { insert_distributed_sync: '1' } : {}) };
   const { database, table } = plan.destination;
   const names = [database, table, ...plan.columns.map((c) => c.name)];
   // The zero-copy insert accepts plain identifiers only; other names take the string path.

@@ -11,6 +11,8 @@ export interface ClickHouseTarget {
   database: string;
   cluster?: string;
   caps: ClickHouseCapabilities;
+  /** The server's user, for remote() reads of each cluster host's system tables (never logged). */
+  remoteAuth?: { user: string; password: string };
   /**
    * The embedded engine's zero-copy insert of one Buffer: one INSERT, parsed
    * by the engine's own multithreaded parser. Absent for servers.

@@ -3,6 +3,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { buildPlan, planWarnings } from '../core/table-plan';
 import { SYNC_CONTROL } from '../core/ddl';
+import { catchUp } from './cluster-ddl';
 import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey, type SourceTable } from '../core/table-name';
@@ -138,6 +139,10 @@ export function createActivities(deps: ActivityDeps) {
     noteTextColumns(plan);
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
+    if (plan.layout.cluster && ch.kind === 'server') {
+      const late = [...(await catchUp(ch, ch.database, [SYNC_CONTROL])), ...(await catchUp(ch, plan.destination.database, [plan.destination.table]))];
+      if (late.length > 0) Context.current().log.warn('this replica has not fetched every part other replicas wrote (one is down?); chunks copied again are dropped as duplicate blocks', { table: key, tables: late.join(', ') });
+    }
     // A watermark written under another cursor means nothing under this one
     // (an id read as a time, or the reverse): start over only where nothing is lost.
     const changed = await cursorChange(ch, plan);

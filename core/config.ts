@@ -65,7 +65,16 @@ export type ClickHouseConfig = {
   database: string;
   cluster?: string;
 } & (
-  | { kind: 'server'; url: string; username: string; password: string; tls?: ClickHouseTls }
+  | {
+      kind: 'server';
+      /** The first (or only) URL CLICKHOUSE_URL lists, without credentials. */
+      url: string;
+      username: string;
+      password: string;
+      tls?: ClickHouseTls;
+      /** Every URL when CLICKHOUSE_URL lists several replicas (comma-separated): the worker fails over between them. */
+      replicas?: string[];
+    }
   | { kind: 'embedded'; path: string }
 );
 
@@ -262,6 +271,17 @@ function readClickHouseTls(env: Env, https: boolean, io: FileIo): ClickHouseTls 
   return { ...(ca !== undefined ? { ca } : {}), ...(clientCert ? { clientCert } : {}) };
 }
 
+/**
+ * CLICKHOUSE_URL's replicas: split at commas that start another URL
+ * (scheme://...) or a bare host:port, so a comma inside a password stays.
+ */
+export function splitClickHouseUrls(raw: string): string[] {
+  return raw
+    .split(/,(?=\s*(?:https?:\/\/|[A-Za-z0-9.\-]+:\d+\/?\s*(?:,|$)|\[[0-9A-Fa-f:]+\]:\d+\/?\s*(?:,|$)))/)
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
 export function readClickHouseConfig(env: Env, io: FileIo = nodeIo): ClickHouseConfig {
   const database = pick(env, 'CLICKHOUSE_DATABASE', identifier, 'a ClickHouse database name such as analytics', 'analytics');
   const cluster = env.CLICKHOUSE_CLUSTER
@@ -274,16 +294,29 @@ export function readClickHouseConfig(env: Env, io: FileIo = nodeIo): ClickHouseC
     const path = env.PG2CH_CHDB_PATH || '.pg2ch/clickhouse';
     return { kind: 'embedded', path, database, ...(cluster ? { cluster } : {}) };
   }
-  const url = parseSecretUrl('CLICKHOUSE_URL', raw, ['http:', 'https:'], CH_EXPECTED);
-  if (url.pathname !== '/' && url.pathname !== '') {
-    throw new ConfigError(`CLICKHOUSE_URL must not have a path; set the database with CLICKHOUSE_DATABASE`);
-  }
+  const [first, ...more] = splitClickHouseUrls(raw);
+  const url = parseSecretUrl('CLICKHOUSE_URL', first!, ['http:', 'https:'], CH_EXPECTED);
   const username = decodePart('CLICKHOUSE_URL', url.username, 'user') || 'default';
   const password = decodePart('CLICKHOUSE_URL', url.password, 'password');
-  url.username = '';
-  url.password = '';
+  const plain = (u: URL) => {
+    if (u.pathname !== '/' && u.pathname !== '') {
+      throw new ConfigError(`CLICKHOUSE_URL must not have a path; set the database with CLICKHOUSE_DATABASE`);
+    }
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  };
+  const urls = [plain(url)];
+  for (const part of more) {
+    // A bare host:port takes the first URL's scheme and credentials.
+    const u = parseSecretUrl('CLICKHOUSE_URL', part.includes('://') ? part : `${url.protocol}//${part}`, ['http:', 'https:'], CH_EXPECTED);
+    if (u.username && (decodePart('CLICKHOUSE_URL', u.username, 'user') !== username || decodePart('CLICKHOUSE_URL', u.password, 'password') !== password)) {
+      throw new ConfigError('CLICKHOUSE_URL lists replicas with different credentials: pg2ch uses one user and password for all of them; give them on the first URL only');
+    }
+    urls.push(plain(u));
+  }
   const tls = readClickHouseTls(env, url.protocol === 'https:', io);
-  return { kind: 'server', url: url.toString().replace(/\/$/, ''), username, password, database, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) };
+  return { kind: 'server', url: urls[0]!, username, password, database, ...(urls.length > 1 ? { replicas: urls } : {}), ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) };
 }
 
 /** The variable of a _PATH/_DATA pair the user set (the _PATH one when neither is), for messages. */

@@ -29,7 +29,34 @@ function engine(kind: EngineKind, database: string, table: string, params: strin
   return `${kind}(${[chString(`/clickhouse/tables/{shard}/${database}/${table}`), "'{replica}'", ...params].join(', ')})`;
 }
 
-const controlEngine = (database: string, table: string, cluster?: string) => engine(cluster ? 'ReplicatedMergeTree' : 'MergeTree', database, table);
+/**
+ * Control tables on a cluster are Replicated. With several shards, every
+ * host is a replica of one control table (a path without {shard}): a worker
+ * on any shard reads the same watermark.
+ */
+function controlEngine(database: string, table: string, cluster?: string, sharded = false): string {
+  if (!cluster) return engine('MergeTree', database, table);
+  if (!sharded) return engine('ReplicatedMergeTree', database, table);
+  return `ReplicatedMergeTree(${chString(`/clickhouse/tables/all/${database}/${table}`)}, '{shard}-{replica}')`;
+}
+
+/** The local tables of a sharded destination: the Distributed table over them takes the destination's name. */
+export const LOCAL_SUFFIX = '_local';
+
+/**
+ * CREATE TABLE ... ENGINE = Distributed over each shard's local replicated
+ * table; inserts through it are spread by shardingKey, reads gather every shard.
+ */
+export function createDistributedSql(database: string, table: string, cluster: string, shardingKey: string): string {
+  const local = `${table}${LOCAL_SUFFIX}`;
+  return `CREATE TABLE IF NOT EXISTS ${chQualified(database, table)}${onCluster(cluster)} AS ${chQualified(database, local)}
+ENGINE = Distributed(${chIdent(cluster)}, ${chIdent(database)}, ${chIdent(local)}, ${shardingKey})`;
+}
+
+/** The default sharding key: a hash of the row's key (or the cursor), so one row always lands on one shard. */
+export function defaultShardingKey(columns: string[]): string {
+  return `cityHash64(${columns.map(chIdent).join(', ')})`;
+}
 
 export function createDatabaseSql(database: string, cluster?: string): string {
   return `CREATE DATABASE IF NOT EXISTS ${chIdent(database)}${onCluster(cluster)}`;
@@ -62,7 +89,7 @@ export function createTableSql(opts: {
 }
 
 /** The seed's sync_control, plus columns that make each checkpoint traceable. */
-export function createSyncControlSql(database: string, caps: ClickHouseCapabilities, cluster?: string): string {
+export function createSyncControlSql(database: string, caps: ClickHouseCapabilities, cluster?: string, sharded = false): string {
   const settings = !cluster && caps.dedupToken ? '\nSETTINGS non_replicated_deduplication_window = 10000' : '';
   return `CREATE TABLE IF NOT EXISTS ${chQualified(database, SYNC_CONTROL)}${onCluster(cluster)}
 (
@@ -78,7 +105,7 @@ export function createSyncControlSql(database: string, caps: ClickHouseCapabilit
     table_settings Nullable(String),
     resume_from  Nullable(Int64)
 )
-ENGINE = ${controlEngine(database, SYNC_CONTROL, cluster)}
+ENGINE = ${controlEngine(database, SYNC_CONTROL, cluster, sharded)}
 ORDER BY (table_name, sync_date, synced_at)${settings}`;
 }
 
@@ -91,7 +118,7 @@ export const SYNC_RECHECK = 'sync_recheck';
  * transactions has ended. done = 1 rows close a check (append-only, like
  * sync_control).
  */
-export function createSyncRecheckSql(database: string, cluster?: string): string {
+export function createSyncRecheckSql(database: string, cluster?: string, sharded = false): string {
   return `CREATE TABLE IF NOT EXISTS ${chQualified(database, SYNC_RECHECK)}${onCluster(cluster)}
 (
     table_name     String,
@@ -103,7 +130,7 @@ export function createSyncRecheckSql(database: string, cluster?: string): string
     rows_found     UInt64,
     created_at     DateTime
 )
-ENGINE = ${controlEngine(database, SYNC_RECHECK, cluster)}
+ENGINE = ${controlEngine(database, SYNC_RECHECK, cluster, sharded)}
 ORDER BY (table_name, to_id, snapshot_xmin)`;
 }
 

@@ -50,6 +50,8 @@ export const tableSettingsSchema = z
     outOfRange: z.enum(['fail', 'clamp', 'null'], { error: 'expected "fail", "clamp" or "null"' }),
     /** Updated mode: each run re-reads rows updated this many seconds before the watermark (transactions that committed late). */
     lookbackSeconds: z.number({ error: 'expected a whole number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(0, { error: 'expected a whole number of seconds, 0 or more' }).max(7 * 86400, { error: 'expected at most 604800 seconds (7 days)' }),
+    /** With several shards: the Distributed table's sharding key (default: a hash of the row's key). */
+    shardingKey: ddlText('a ClickHouse expression such as cityHash64(id)'),
   })
   .partial()
   .strict();

@@ -10,8 +10,11 @@ export interface LocalClickHouse {
   /** http://user:password@127.0.0.1:port, the form CLICKHOUSE_URL takes. */
   url: string;
   httpPort: number;
+  tcpPort: number;
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
+  /** SIGKILL: a crash, not a shutdown; restart() brings it back. */
+  kill(): Promise<void>;
 }
 
 /** max_memory_usage of the test-only user <user>_low_memory. */
@@ -24,12 +27,26 @@ const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * its own data directory and a password-protected user: tests never touch a
  * system instance.
  */
-export async function startClickHouseServer(opts: { dir: string; user: string; password: string }): Promise<LocalClickHouse> {
+export interface ServerOptions {
+  dir: string;
+  user: string;
+  password: string;
+  /** Ports chosen by the caller (a cluster's config names every member's ports before any starts). */
+  ports?: { http: number; tcp: number; interserver?: number };
+  /** More top-level config elements (zookeeper, remote_servers, macros, distributed_ddl). */
+  extraConfig?: string;
+}
+
+export async function startClickHouseServer(opts: ServerOptions): Promise<LocalClickHouse> {
   if (!existsSync(CLICKHOUSE_SERVER_BIN)) {
     throw new Error(`${CLICKHOUSE_SERVER_BIN} not found: install clickhouse-server (apt-get install clickhouse-server) or set CLICKHOUSE_SERVER_BIN`);
   }
   mkdirSync(opts.dir, { recursive: true });
-  const [httpPort, tcpPort] = (await freePorts(2)) as [number, number];
+  const [httpPort, tcpPort] = opts.ports ? [opts.ports.http, opts.ports.tcp] : ((await freePorts(2)) as [number, number]);
+  // Replicas fetch parts from each other over the interserver HTTP port.
+  const interserver = opts.ports?.interserver
+    ? `\n  <interserver_http_port>${opts.ports.interserver}</interserver_http_port>\n  <interserver_http_host>127.0.0.1</interserver_http_host>`
+    : '';
   const d = (sub: string) => join(opts.dir, sub) + '/';
   writeFileSync(
     join(opts.dir, 'users.xml'),
@@ -54,7 +71,7 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
 <yandex>
   <logger><level>warning</level><log>${d('log')}server.log</log><errorlog>${d('log')}server.err.log</errorlog><console>0</console></logger>
   <http_port>${httpPort}</http_port>
-  <tcp_port>${tcpPort}</tcp_port>
+  <tcp_port>${tcpPort}</tcp_port>${interserver}
   <listen_host>127.0.0.1</listen_host>
   <path>${d('data')}</path>
   <tmp_path>${d('tmp')}</tmp_path>
@@ -65,6 +82,7 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
   <default_database>default</default_database>
   <mark_cache_size>1073741824</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+${opts.extraConfig ?? ''}
 </yandex>
 `,
   );
@@ -92,6 +110,7 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
   return {
     url,
     httpPort,
+    tcpPort,
     /** Stops the server, keeps it down for downMs (a real outage), and starts it again on the same ports and data. */
     async restart(downMs = 0) {
       await stopProcess(child);
@@ -99,5 +118,11 @@ export async function startClickHouseServer(opts: { dir: string; user: string; p
       await start();
     },
     stop: () => stopProcess(child, 20_000),
+    async kill() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }

@@ -5,6 +5,8 @@ import pg from 'pg';
 import type { ClickHouseTarget } from '../activities';
 import { capabilitiesFor } from '../core/clickhouse-version';
 import type { ClickHouseConfig, PostgresConfig } from '../core/config';
+import { ensureOnCluster } from '../activities/cluster-ddl';
+import { failoverClient } from './failover-client';
 import { createDatabaseSql } from '../core/ddl';
 import { UserError } from '../core/errors';
 import { PIN_IF_PRESENT_SQL, sessionOptions } from '../core/pg-session';
@@ -120,8 +122,8 @@ function assertNotLocked(path: string): void {
 
 function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClient; rawInsert?: ClickHouseTarget['rawInsert'] } {
   if (cfg.kind === 'server') {
-    const client = createClient({
-      url: cfg.url,
+    const one = (url: string) => createClient({
+      url,
       username: cfg.username,
       password: cfg.password,
       ...(clickHouseTlsOptions(cfg.tls) ? { tls: clickHouseTlsOptions(cfg.tls) } : {}),
@@ -133,7 +135,8 @@ function createClickHouseClient(cfg: ClickHouseConfig): { client: ClickHouseClie
       // proxies; both settings exist on every server we support (18.16+).
       clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' },
     });
-    return { client };
+    // Several replicas: one client each, the worker moves on when one goes away.
+    return { client: cfg.replicas && cfg.replicas.length > 1 ? failoverClient(cfg.replicas.map(one)) : one(cfg.url) };
   }
   mkdirSync(cfg.path, { recursive: true });
   // Asked before the engine opens the path: it prints its own lock error to stderr.
@@ -235,19 +238,34 @@ export async function withinTimeout<T>(ms: number, message: string, work: Promis
   }
 }
 
+/**
+ * CREATE DATABASE IF NOT EXISTS, on a cluster only when a host lacks it: ON
+ * CLUSTER waits for every host, and a worker must start with a replica down.
+ */
+export async function ensureDatabase(ch: ClickHouseTarget, cluster: string | undefined): Promise<void> {
+  if (cluster && ch.kind === 'server') {
+    await ensureOnCluster(ch, cluster, { database: ch.database, tables: [] }, () => [createDatabaseSql(ch.database, cluster)]);
+    return;
+  }
+  await ch.client.command({ query: createDatabaseSql(ch.database) });
+}
+
 /** Connects, reads the server version to decide what SQL it understands, and creates the database. */
 export async function connectClickHouse(cfg: ClickHouseConfig, timeoutMs = CLICKHOUSE_CONNECT_TIMEOUT_MS): Promise<ClickHouseTarget> {
   const { client, rawInsert } = createClickHouseClient(cfg);
   const connect = async () => ({ ...capabilitiesFor(await serverVersion(client, cfg.kind)), arraysReadEscaped: await readsArraysEscaped(client) });
   try {
     // The embedded engine answers in-process (opening a big data directory may take a while).
-    // CREATE DATABASE ... ON CLUSTER may wait for every replica: not bounded here.
     const caps =
       cfg.kind === 'server'
         ? await withinTimeout(timeoutMs, `no answer within ${Math.round(timeoutMs / 1000)} s (the port accepts connections but never replies); check that CLICKHOUSE_URL names a ClickHouse HTTP port`, connect())
         : await connect();
-    await client.command({ query: createDatabaseSql(cfg.database, cfg.cluster) });
-    return { client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert };
+    const target: ClickHouseTarget = {
+      client, kind: cfg.kind, database: cfg.database, cluster: cfg.cluster, caps, rawInsert,
+      ...(cfg.kind === 'server' ? { remoteAuth: { user: cfg.username, password: cfg.password } } : {}),
+    };
+    await ensureDatabase(target, cfg.cluster);
+    return target;
   } catch (err) {
     await client.close().catch(() => {});
     throw err;

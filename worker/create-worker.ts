@@ -59,7 +59,7 @@ async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, me
   const postgres = await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => resolvePgTls(config.postgres));
   const pg = createPgPool(postgres);
   await step(`cannot connect to PostgreSQL at ${pgWhere} (PG_URL)`, secrets, () => pg.query('SELECT 1'));
-  const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${config.clickhouse.url} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
+  const chWhere = config.clickhouse.kind === 'server' ? `ClickHouse at ${(config.clickhouse.replicas ?? [config.clickhouse.url]).join(', ')} (CLICKHOUSE_URL)` : `the embedded ClickHouse in ${config.clickhouse.path} (PG2CH_CHDB_PATH)`;
   const clickhouse =
     opts.clickhouse ?? (await step(`cannot use ${chWhere}`, secrets, () => connectClickHouse(config.clickhouse)));
   const connection = await step(

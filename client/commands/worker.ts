@@ -23,7 +23,7 @@ export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: strin
     if (err instanceof StartupError) throw new UserError(err.message, 'StartupError');
     throw err;
   }
-  const ch = config.clickhouse.kind === 'server' ? config.clickhouse.url : `embedded (${config.clickhouse.path})`;
+  const ch = config.clickhouse.kind === 'server' ? (config.clickhouse.replicas ?? [config.clickhouse.url]).join(', ') : `embedded (${config.clickhouse.path})`;
   out(
     `pg2ch worker on task queue ${config.temporal.taskQueue} at ${config.temporal.address}; ` +
       `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}` +

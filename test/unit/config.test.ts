@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
+  splitClickHouseUrls,
   ConfigError,
   parsePositiveInt,
   pgDriverUrl,
@@ -549,5 +550,24 @@ describe('parsePositiveInt', () => {
     expect(() => parsePositiveInt('--parallelism', '65', 64)).toThrowError(
       new ConfigError('--parallelism must be a whole number from 1 to 64, got "65"'),
     );
+  });
+});
+
+describe('CLICKHOUSE_URL with several replicas', () => {
+  it('one URL keeps the single-URL form', () => {
+    expect(readClickHouseConfig({ CLICKHOUSE_URL: 'http://u:p,w@a:8123' })).toStrictEqual({ kind: 'server', url: 'http://a:8123', username: 'u', password: 'p,w', database: 'analytics' });
+  });
+
+  it('full URLs and bare host:port, credentials from the first', () => {
+    const cfg = readClickHouseConfig({ CLICKHOUSE_URL: 'https://u:p%2Cw@a:8443, b:8443,https://c:9443/' });
+    expect(cfg).toMatchObject({ url: 'https://a:8443', username: 'u', password: 'p,w', replicas: ['https://a:8443', 'https://b:8443', 'https://c:9443'] });
+  });
+
+  it('a comma inside a raw password is not a separator', () => {
+    expect(splitClickHouseUrls('http://u:a,b@h:8123,h2:8123')).toEqual(['http://u:a,b@h:8123', 'h2:8123']);
+  });
+
+  it('other credentials on a later URL are an error', () => {
+    expect(() => readClickHouseConfig({ CLICKHOUSE_URL: 'http://u:p@a:8123,http://v:q@b:8123' })).toThrow('CLICKHOUSE_URL lists replicas with different credentials');
   });
 });

@@ -3,7 +3,7 @@ import { MAX_CHUNK_ROWS } from '../../core/config';
 import { describeIssues, ENGINES, parseConfigFile, parseTableSettings, SettingsError, settingsFor, tableSettingsSchema } from '../../core/table-settings';
 
 const TABLE_KEYS =
-  'mode, cursor, tiebreak, chunkRows, destination, engine, cluster, partitionBy, orderBy, types, exclude, softDelete, numeric, json, outOfRange, lookbackSeconds';
+  'mode, cursor, tiebreak, chunkRows, destination, engine, cluster, partitionBy, orderBy, types, exclude, softDelete, numeric, json, outOfRange, lookbackSeconds, shardingKey';
 
 /** The SettingsError message parseConfigFile throws. */
 function fileError(raw: unknown, path = 'pg2ch.config.json'): string {

@@ -8,6 +8,13 @@ export function peakRssMb(pid: number): number {
   return Math.round(Number(m[1]) / 1024);
 }
 
+/** Resident set size of a live process in MB right now (VmRSS). */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Math.round(Number(m[1]) / 1024);
+}
+
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();
   const value = await fn();

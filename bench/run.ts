@@ -5,11 +5,15 @@
 //   b. pg2ch's full path into the ClickHouse server (worker process, sync --once from empty)
 //   c. pg2ch's full path into the embedded engine, beside the engine's own postgresql() pull
 //   d. an incremental run of 1% new rows on the full table, and the same new rows on a 10x smaller one
+//   e. start-up: `pg2ch --help` and `pg2ch sync <table> --once` on a caught-up table, median of 5 each
+// Workers are started exactly as the README starts them (`pg2ch worker`, loading the
+// workflow bundle built at install), and their idle and peak RSS are reported.
 // a and b alternate `repeat` times; the median b/a ratio is reported. Results go to
 // BENCHMARKS.md (between the bench markers) and, with --json, to stdout.
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,8 +33,7 @@ import { createActivityLogs, seedActivityLogs } from '../devstack/activity-logs'
 import { startClickHouseServer } from '../devstack/clickhouse-server';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres';
 import { startTemporalDevServer } from '../devstack/temporal-dev-server';
-import { loadWorkflowBundle } from '../worker/workflow-bundle';
-import { median, peakRssMb, rate, timed } from './measure';
+import { median, peakRssMb, rate, rssMb, timed } from './measure';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +57,6 @@ interface Env {
   pgUrl: string;
   clickhouseUrl: string;
   temporalAddress: string;
-  bundlePath: string;
   dir: string;
 }
 
@@ -83,12 +85,7 @@ async function services(stops: Array<() => Promise<void>>): Promise<Env> {
       stops.push(t.stop);
       return t.address;
     })());
-  let bundlePath = process.env.PG2CH_WORKFLOW_BUNDLE;
-  if (!bundlePath) {
-    bundlePath = join(dir, 'bundle.js');
-    writeFileSync(bundlePath, (await loadWorkflowBundle('')).code);
-  }
-  return { pgUrl, clickhouseUrl, temporalAddress, bundlePath, dir };
+  return { pgUrl, clickhouseUrl, temporalAddress, dir };
 }
 
 function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -102,9 +99,23 @@ function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<strin
   });
 }
 
-/** A `pg2ch worker` process; returns its peak RSS when stopped. */
+const BIN = join(__dirname, '..', 'bin', 'pg2ch.cjs');
+/** How long after its start line a worker's RSS is read as its idle size. */
+const IDLE_SETTLE_MS = 2000;
+
+/** What `npm install` built (dist/: the compiled CLI and the workflow bundle); a no-op when current. */
+function ensureBuilt(): void {
+  execFileSync(process.execPath, [join(__dirname, '..', 'scripts', 'build.cjs'), '--quiet'], { stdio: 'inherit' });
+}
+
+/**
+ * A `pg2ch worker` process started as the README starts it: no prebuilt
+ * bundle of the bench's own, so it must load dist/workflow-bundle.js (it
+ * says so on its start line). Its RSS a moment after starting is its idle
+ * size; stop() returns the peak.
+ */
 async function startWorkerProcess(env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'pg2ch.cjs'), 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -113,7 +124,11 @@ async function startWorkerProcess(env: NodeJS.ProcessEnv) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start: ${out.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (!/workflows from dist\/workflow-bundle\.js \(built at install\)/.test(out)) throw new Error(`worker did not load the bundle built at install: ${out.slice(-2000)}`);
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+  const idleRss = rssMb(child.pid!);
   return {
+    idleRss,
     async stop(): Promise<number> {
       const rss = peakRssMb(child.pid!);
       const exited = new Promise((r) => child.once('exit', r));
@@ -124,9 +139,15 @@ async function startWorkerProcess(env: NodeJS.ProcessEnv) {
   };
 }
 
+/** Wall time of one `pg2ch ...` run, as a script calling it sees it. */
+async function cliMs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return (await timed(() => run(process.execPath, [BIN, ...argv], env))).ms;
+}
+
 async function main() {
   const stops: Array<() => Promise<void>> = [];
   try {
+    ensureBuilt();
     const svc = await services(stops);
     const pgCfg = readPostgresConfig({ PG_URL: svc.pgUrl });
     const chCfg = readClickHouseConfig({ CLICKHOUSE_URL: svc.clickhouseUrl });
@@ -184,7 +205,6 @@ async function main() {
       HOME: process.env.HOME,
       PG_URL: svc.pgUrl,
       TEMPORAL_ADDRESS: svc.temporalAddress,
-      PG2CH_WORKFLOW_BUNDLE: svc.bundlePath,
       ...extra,
     });
     const sync = async (env: NodeJS.ProcessEnv, table: string) => {
@@ -205,11 +225,11 @@ async function main() {
       const rss = await w.stop();
       const n = Number((await chq(`SELECT toString(count()) AS n FROM ${dbOf(table)}.${table}`)).n);
       if (n !== r.rows) throw new Error(`pg2ch reported ${r.rows} rows but ClickHouse has ${n}`);
-      return { ...r, rss };
+      return { ...r, rss, idleRss: w.idleRss };
     };
 
     const a: number[] = [];
-    const b: Array<{ ms: number; rss: number }> = [];
+    const b: Array<{ ms: number; rss: number; idleRss: number }> = [];
     for (let i = 0; i < REPEAT; i++) {
       log(`round ${i + 1}/${REPEAT}: raw pipe ...`);
       a.push(await rawPipe());
@@ -234,6 +254,15 @@ async function main() {
     };
     const incBig = await incremental('bench_logs', ROWS, 'bench-inc-big');
     const incSmall = await incremental('bench_small', SMALL, 'bench-inc-small');
+
+    log('start-up: pg2ch --help, and pg2ch sync --once on a caught-up table (5 each) ...');
+    const helpMs: number[] = [];
+    for (let i = 0; i < 5; i++) helpMs.push(await cliMs(['--help'], workerEnv({})));
+    const caughtUpEnv = serverEnv('bench-inc-small', 'bench_small');
+    const wc = await startWorkerProcess(caughtUpEnv);
+    const onceMs: number[] = [];
+    for (let i = 0; i < 5; i++) onceMs.push(await cliMs(['sync', 'bench_small', '--once'], caughtUpEnv));
+    await wc.stop();
     await pool.query(`DELETE FROM bench_logs WHERE id >= $1`, [(FIRST_ID + BigInt(ROWS)).toString()]);
 
     log('pg2ch -> embedded engine ...');
@@ -281,6 +310,7 @@ async function main() {
         rawRowsPerSec: rate(ROWS, median(a)),
         pg2chRowsPerSec: rate(ROWS, median(b.map((x) => x.ms))),
         workerPeakRssMb: Math.max(...b.map((x) => x.rss)),
+        workerIdleRssMb: Math.max(...b.map((x) => x.idleRss)),
         workerPeakRssMbSmall: small.rss,
         smallRows: SMALL,
       },
@@ -294,6 +324,7 @@ async function main() {
         ratioToPull: Number((pull.ms / emb.ms).toFixed(3)),
       },
       incremental: { newRows: NEW_ROWS, onFullMs: incBig, onSmallMs: incSmall, ratio: Number((incBig / incSmall).toFixed(2)) },
+      startup: { helpMs, helpMedianMs: median(helpMs), syncOnceMs: onceMs, syncOnceMedianMs: median(onceMs) },
     };
     if (!args['no-write']) writeBenchmarks(result);
     if (args.json) process.stdout.write(JSON.stringify(result) + '\n');
@@ -312,6 +343,7 @@ function markdown(r: Result): string {
   const s = r.server;
   const e = r.embedded;
   const i = r.incremental;
+  const u = r.startup;
   return [
     `Run of ${r.date} on ${r.cores} cores: ${r.rows} activity_logs rows (${r.pgTableMb} MB in PostgreSQL), chunks of ${r.chunkRows}, ClickHouse server ${r.clickhouseServer}.`,
     '',
@@ -323,6 +355,10 @@ function markdown(r: Result): string {
     `| c'. embedded engine's own postgresql() pull | ${e.pullMs} ms | ${e.pullRowsPerSec} | ${e.pullPeakRssMb} MB |`,
     `| d. incremental ${i.newRows} new rows on ${r.rows} | ${i.onFullMs} ms | | |`,
     `| d'. incremental ${i.newRows} new rows on ${s.smallRows} | ${i.onSmallMs} ms | | |`,
+    `| e. \`pg2ch --help\` (median of 5: ${u.helpMs.join(' / ')} ms) | ${u.helpMedianMs} ms | | |`,
+    `| e'. \`pg2ch sync ${'bench_small'} --once\`, caught up (median of 5: ${u.syncOnceMs.join(' / ')} ms) | ${u.syncOnceMedianMs} ms | | |`,
+    '',
+    `Workers are started as the README starts them (\`pg2ch worker\`, workflow bundle built at install): idle ${s.workerIdleRssMb} MB, peak ${s.workerPeakRssMb} MB during the ${r.rows}-row sync.`,
     '',
     `Median throughput ratio b/a (raw time / pg2ch time): **${s.medianRatio}**. Embedded pg2ch vs the engine's own pull: **${e.ratioToPull}**. Incremental cost ratio (full / small table): **${i.ratio}**. Worker RSS ratio ${r.rows} vs ${s.smallRows} rows: **${(s.workerPeakRssMb / s.workerPeakRssMbSmall).toFixed(2)}**.`,
   ].join('\n');

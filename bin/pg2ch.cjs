@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly: no build step between a clone and `npx pg2ch`.
-require('tsx/cjs');
+// Runs the CLI compiled at install (dist/cli.js, built by `npm install` or
+// `npm run build`) when it was built from the sources as they are now;
+// otherwise (no dist/, or a .ts edited since) the TypeScript itself through
+// tsx: slower to start, same behaviour, never stale code.
+const { cliCurrent } = require('../scripts/build-stamp.cjs');
 process.env.PG2CH_CLI_MAIN = '1';
-require('../client/cli.ts');
+if (process.env.PG2CH_FROM_SOURCE !== '1' && cliCurrent()) {
+  require('../dist/cli.js');
+} else {
+  require('tsx/cjs');
+  require('../client/cli.ts');
+}

@@ -1,27 +1,27 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError, parsePositiveInt, readTemporalConfig } from '../core/config';
+import { ConfigError, DEFAULT_PARALLEL, DEFAULT_PARTITIONS, parsePositiveInt } from '../core/options';
 import { UserError } from '../core/errors';
-import {
-  createSchedule,
-  deleteSchedule,
-  describeSchedule,
-  formatSummary,
-  listSchedules,
-  pauseSchedule,
-  triggerSchedule,
-  updateSchedule,
-  type ScheduleSettings,
-} from './commands/schedule';
-import { formatBackfill, startBackfill, type BackfillOptions } from './commands/backfill';
-import { formatStatus, readStatusReport } from './commands/status';
-import { formatVerify, runVerify } from './commands/verify';
-import { formatResult, keyOf, resultJson, startSync, syncAll, type TableOutcome } from './commands/sync';
-import { loadConfigFile } from './config-file';
-import { settingsFor } from '../core/table-settings';
-import { progressMode } from './progress-view';
-import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
-import { runWorkerCommand } from './commands/worker';
-import { connectTemporal } from './temporal-client';
+import type { ScheduleSettings } from './commands/schedule';
+import type { BackfillOptions } from './commands/backfill';
+import type { TableOutcome } from './commands/sync';
+import type { Client } from '@temporalio/client';
+
+// Each command loads its code (and the Temporal SDK, zod, the drivers) when
+// it runs, so `pg2ch --help` and a usage error load none of it.
+const load = {
+  config: () => import('../core/config'),
+  configFile: () => import('./config-file'),
+  tableSettings: () => import('../core/table-settings'),
+  progress: () => import('./progress-view'),
+  temporal: () => import('./temporal-client'),
+  sync: () => import('./commands/sync'),
+  backfill: () => import('./commands/backfill'),
+  verify: () => import('./commands/verify'),
+  status: () => import('./commands/status'),
+  schedule: () => import('./commands/schedule'),
+  worker: () => import('./commands/worker'),
+};
+type TemporalConfig = ReturnType<Awaited<ReturnType<typeof load.config>>['readTemporalConfig']>;
 import { formatOwnLine } from '../core/log-line';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -40,7 +40,8 @@ function positiveInt(name: string) {
 const CONFIG_HELP = 'per-table settings file (default: pg2ch.config.json or pg2ch.config.yaml here)';
 
 /** The settings a table runs with, from the config file if there is one. */
-function tableSettings(configPath: string | undefined, table: string) {
+async function tableSettings(configPath: string | undefined, table: string) {
+  const [{ settingsFor }, { loadConfigFile }, { keyOf }] = await Promise.all([load.tableSettings(), load.configFile(), load.sync()]);
   return settingsFor(loadConfigFile(configPath), keyOf(table));
 }
 
@@ -53,13 +54,13 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run a worker: polls the task queue and runs syncs (Ctrl-C stops it gracefully)')
     .action(async () => {
-      await runWorkerCommand(process.env, (line) => out(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'info', line)));
+      await (await load.worker()).runWorkerCommand(process.env, (line) => out(formatOwnLine(process.env.PG2CH_LOG_FORMAT, 'info', line)));
     });
 
   // Every command that talks to Temporal: connect, run, always close.
-  const withTemporal = async (fn: (client: Awaited<ReturnType<typeof connectTemporal>>, t: ReturnType<typeof readTemporalConfig>) => Promise<void>) => {
-    const temporal = readTemporalConfig(process.env);
-    const client = await connectTemporal(temporal);
+  const withTemporal = async (fn: (client: Client, t: TemporalConfig) => Promise<void>) => {
+    const temporal = (await load.config()).readTemporalConfig(process.env);
+    const client = await (await load.temporal()).connectTemporal(temporal);
     try {
       await fn(client, temporal);
     } finally {
@@ -76,9 +77,15 @@ export function buildProgram(): Command {
     .option('--chunk-rows <n>', 'rows per chunk (default 500000, at most 1000000)', positiveInt('--chunk-rows'))
     .option('--json', 'with --once: progress and the result as JSON lines on stdout')
     .option('--config <file>', CONFIG_HELP)
-    .action((table: string | undefined, opts: { all?: boolean; once?: boolean; chunkRows?: number; json?: boolean; config?: string }) => {
+    .action(async (table: string | undefined, opts: { all?: boolean; once?: boolean; chunkRows?: number; json?: boolean; config?: string }) => {
       if (opts.all && table !== undefined) throw new ConfigError('give a table or --all, not both');
       if (!opts.all && table === undefined) throw new ConfigError('name the table to sync (table or schema.table), or give --all for every table of the config file');
+      const [{ loadConfigFile }, { settingsFor }, { progressMode }, { formatResult, keyOf, resultJson, startSync, syncAll }] = await Promise.all([
+        load.configFile(),
+        load.tableSettings(),
+        load.progress(),
+        load.sync(),
+      ]);
       const config = loadConfigFile(opts.config);
       return withTemporal(async (client, temporal) => {
         const info = opts.json ? err : out;
@@ -115,9 +122,10 @@ export function buildProgram(): Command {
     .option('--config <file>', CONFIG_HELP)
     .action((table: string, o: BackfillOptions & { json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
+        const [{ formatBackfill, startBackfill }, { progressMode }] = await Promise.all([load.backfill(), load.progress()]);
         const info = o.json ? err : out;
         const { config, ...rest } = o;
-        const result = await startBackfill(client, temporal, table, { ...rest, settings: tableSettings(config, table), progress: progressMode(o) }, out, info);
+        const result = await startBackfill(client, temporal, table, { ...rest, settings: await tableSettings(config, table), progress: progressMode(o) }, out, info);
         if (result) out(o.json ? JSON.stringify({ type: 'result', ...result }) : formatBackfill(result));
       }),
     );
@@ -133,6 +141,13 @@ export function buildProgram(): Command {
     .option('--config <file>', CONFIG_HELP)
     .action((table: string, o: { fromId?: string; toId?: string; repair?: boolean; json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
+        const [{ loadConfigFile }, { settingsFor }, { progressMode }, { keyOf }, { formatVerify, runVerify }] = await Promise.all([
+          load.configFile(),
+          load.tableSettings(),
+          load.progress(),
+          load.sync(),
+          load.verify(),
+        ]);
         // Without a config file the worker takes the settings the table was last synced with.
         const config = loadConfigFile(o.config);
         const settings = config ? settingsFor(config, keyOf(table)) : undefined;
@@ -151,6 +166,7 @@ export function buildProgram(): Command {
     .option('--config <file>', CONFIG_HELP)
     .action((table: string | undefined, o: { json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
+        const [{ formatStatus, readStatusReport }, { loadConfigFile }] = await Promise.all([load.status(), load.configFile()]);
         const reports = await readStatusReport(client, temporal, table, loadConfigFile(o.config));
         const only = reports[0];
         // A named table that was never synced and cannot be read is a mistake, not a status.
@@ -170,7 +186,8 @@ export function buildProgram(): Command {
     .description('create the schedule sync:<table>; a run due while the previous one runs is skipped')
     .action((table: string, o: ScheduleSettings & { config?: string }) =>
       withTemporal(async (client, t) => {
-        await createSchedule(client, t, table, { ...o, settings: tableSettings(o.config, table) });
+        const { createSchedule, describeSchedule, formatSummary } = await load.schedule();
+        await createSchedule(client, t, table, { ...o, settings: await tableSettings(o.config, table) });
         out(formatSummary(await describeSchedule(client, table)));
       }),
     );
@@ -178,7 +195,8 @@ export function buildProgram(): Command {
     .description('change the cadence, chunk size or catch-up window')
     .action((table: string, o: ScheduleSettings & { config?: string }) =>
       withTemporal(async (client, t) => {
-        await updateSchedule(client, t, table, { ...o, settings: tableSettings(o.config, table) });
+        const { updateSchedule, describeSchedule, formatSummary } = await load.schedule();
+        await updateSchedule(client, t, table, { ...o, settings: await tableSettings(o.config, table) });
         out(formatSummary(await describeSchedule(client, table)));
       }),
     );
@@ -190,7 +208,7 @@ export function buildProgram(): Command {
       .description(paused ? 'stop starting runs (a running sync finishes)' : 'start runs again')
       .action((table: string, o: { note?: string }) =>
         withTemporal(async (client) => {
-          await pauseSchedule(client, table, paused, o.note);
+          await (await load.schedule()).pauseSchedule(client, table, paused, o.note);
           out(`schedule sync:${table} ${paused ? 'paused' : 'unpaused'}`);
         }),
       );
@@ -201,7 +219,7 @@ export function buildProgram(): Command {
     .description('start a run now (skipped if a sync of the table is running)')
     .action((table: string) =>
       withTemporal(async (client) => {
-        await triggerSchedule(client, table);
+        await (await load.schedule()).triggerSchedule(client, table);
         out(`schedule sync:${table} triggered`);
       }),
     );
@@ -211,6 +229,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((table: string, o: { json?: boolean }) =>
       withTemporal(async (client) => {
+        const { describeSchedule, formatSummary } = await load.schedule();
         const s = await describeSchedule(client, table);
         out(o.json ? JSON.stringify(s) : formatSummary(s));
       }),
@@ -220,7 +239,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((o: { json?: boolean }) =>
       withTemporal(async (client) => {
-        const all = await listSchedules(client);
+        const all = await (await load.schedule()).listSchedules(client);
         if (o.json) out(JSON.stringify(all));
         else for (const s of all) out(`${s.scheduleId}${s.paused ? ' (paused)' : ''} next ${s.next ?? 'none'}`);
       }),
@@ -231,7 +250,7 @@ export function buildProgram(): Command {
     .description('delete the schedule (runs already started finish)')
     .action((table: string) =>
       withTemporal(async (client) => {
-        await deleteSchedule(client, table);
+        await (await load.schedule()).deleteSchedule(client, table);
         out(`schedule sync:${table} deleted`);
       }),
     );

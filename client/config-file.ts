@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/config';
 import { parseConfigFile, SettingsError, type ConfigFile } from '../core/table-settings';
 
@@ -26,7 +25,8 @@ export function loadConfigFile(explicit: string | undefined, cwd = process.cwd()
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
-    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    // yaml loads only for a YAML file: every command reads this, most with JSON or no file at all.
+    raw = /\.json$/i.test(path) ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text);
   } catch (e) {
     throw new ConfigError(`${shown} cannot be read: ${(e as Error).message.split('\n')[0]}`);
   }

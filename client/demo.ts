@@ -17,6 +17,7 @@ import { createActivityLogs, seedActivityLogs } from '../devstack/activity-logs'
 import { startEmbeddedPostgres, type LocalPostgres } from '../devstack/embedded-postgres';
 import { comparisonQueries, seedQueries } from '../devstack/seed-queries';
 import { startTemporalDevServer } from '../devstack/temporal-dev-server';
+import { assertPortsFree, PortInUseError, type PortNeed } from '../devstack/ports';
 import { createPg2chWorker, type Pg2chWorker } from '../worker/create-worker';
 import type { ScheduledSyncResult } from '../workflows/sync-table';
 import { createSchedule, updateSchedule, pauseSchedule } from './commands/schedule';
@@ -135,11 +136,38 @@ function trickle(pool: pg.Pool, everyMs: number): () => void {
   return () => clearInterval(timer);
 }
 
+/** The ports the demo's own services listen on, each movable by a variable. */
+function demoPorts(env: NodeJS.ProcessEnv): { temporal: number; ui: number; pg: number } {
+  const port = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw new ConfigError(`${name} must be a TCP port (1-65535), got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  };
+  return { temporal: port('PG2CH_DEMO_TEMPORAL_PORT', 7233), ui: port('PG2CH_DEMO_UI_PORT', 8233), pg: port('PG2CH_DEMO_PG_PORT', 54329) };
+}
+
+/** The ports this run will listen on: none for a service given by URL (TEMPORAL_ADDRESS, PG_URL); the embedded ClickHouse has none. */
+function portsNeeded(env: NodeJS.ProcessEnv, ports: ReturnType<typeof demoPorts>): PortNeed[] {
+  const needs: PortNeed[] = [];
+  if (!env.TEMPORAL_ADDRESS) {
+    needs.push(
+      { port: ports.temporal, what: 'Temporal', move: 'set PG2CH_DEMO_TEMPORAL_PORT to a free port (or TEMPORAL_ADDRESS to use a Temporal server already running)' },
+      { port: ports.ui, what: 'the Temporal Web UI', move: 'set PG2CH_DEMO_UI_PORT to a free port' },
+    );
+  }
+  if (!env.PG_URL) needs.push({ port: ports.pg, what: 'the embedded PostgreSQL', move: 'set PG2CH_DEMO_PG_PORT to a free port (or PG_URL to use a PostgreSQL already running)' });
+  return needs;
+}
+
 async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Run last-in first-out at the end: the worker stops before the services it uses.
   const stops: Array<() => Promise<void> | void> = [];
   const every = env.PG2CH_DEMO_EVERY ?? '1m';
+  const ports = demoPorts(env);
+  // Before anything starts: a port held by another program is one line, not a server's log to dig through.
+  await assertPortsFree(portsNeeded(env, ports));
   try {
     let uiUrl: string | undefined;
     if (!env.TEMPORAL_ADDRESS) {
@@ -148,8 +176,8 @@ async function main(): Promise<void> {
         startTemporalDevServer({
           dbFile: join(STATE_DIR, 'temporal.db'),
           logFile: join(STATE_DIR, 'temporal.log'),
-          port: Number(env.PG2CH_DEMO_TEMPORAL_PORT ?? 7233),
-          uiPort: Number(env.PG2CH_DEMO_UI_PORT ?? 8233),
+          port: ports.temporal,
+          uiPort: ports.ui,
         }),
       );
       stops.push(temporal.stop);
@@ -164,7 +192,7 @@ async function main(): Promise<void> {
           dataDir: join(STATE_DIR, 'postgres', 'data'),
           database: 'pg2ch_demo',
           password: 'pg2ch-demo',
-          port: Number(env.PG2CH_DEMO_PG_PORT ?? 54329),
+          port: ports.pg,
         }),
       );
       stops.push(localPg.stop);
@@ -227,8 +255,9 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    const msg = err instanceof ConfigError || err instanceof UserError ? err.message : (err?.stack ?? String(err));
-    process.stderr.write(`pg2ch: ${msg}\n`);
-    process.exit(1);
+    const oneLine = err instanceof ConfigError || err instanceof UserError || err instanceof PortInUseError;
+    process.stderr.write(`pg2ch: ${oneLine ? err.message : (err?.stack ?? String(err))}\n`);
+    // A taken port is the caller's to fix before anything can start: exit 2, as pg2ch's usage errors.
+    process.exit(err instanceof PortInUseError ? 2 : 1);
   },
 );

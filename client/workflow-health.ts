@@ -45,9 +45,15 @@ export function queueProblem(workflowId: string, health: WorkflowHealth, tempora
  * a worker serves is only noted. The same queue without a worker is warned
  * about by warnIfNoWorker, since a worker may be about to start.
  */
-export async function assertServed(client: Client, temporal: TemporalConfig, handle: WorkflowHandle, warn: (line: string) => void): Promise<void> {
-  // Every sync --once starts here: the common case, this command's own queue, costs one describe().
-  const taskQueue = await handle.describe().then((d) => d.taskQueue, () => undefined);
+export async function assertServed(
+  client: Client,
+  temporal: TemporalConfig,
+  handle: WorkflowHandle,
+  warn: (line: string) => void,
+  described?: Promise<{ taskQueue: string }>,
+): Promise<void> {
+  // Every sync --once starts here: the common case, this command's own queue, costs one describe() (the caller's, if given).
+  const taskQueue = await (described ?? handle.describe()).then((d) => d.taskQueue, () => undefined);
   if (taskQueue === undefined || taskQueue === temporal.taskQueue) return;
   const health = await workflowHealth(client, temporal, handle);
   if (!health || health.taskQueue === temporal.taskQueue) return;

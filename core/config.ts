@@ -2,14 +2,10 @@ import { z } from 'zod';
 import { chString, pgString } from './quote';
 import { clientPair, libpqDefaultRootCert, nodeIo, pemBody, pemFromEnv, readPemFile, type FileIo } from './tls';
 
-/**
- * Configuration comes from the environment only. Every value is checked at
- * start and a bad one is reported as one line naming the variable, so a typo
- * never surfaces later as an obscure connection error.
- */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+import { ConfigError } from './options';
+
+// Defined apart from zod so the CLI parses its arguments without loading it.
+export { ConfigError, MAX_CHUNK_ROWS, parsePositiveInt } from './options';
 
 /** TLS to Temporal; PEM text, read and checked at start. No ca: the system's trusted roots. */
 export interface TemporalTls {
@@ -389,20 +385,6 @@ export function secretsOf(config: Pick<WorkerConfig, 'postgres' | 'clickhouse'> 
     config.postgres.url,
   ];
   return [...new Set(out.filter((s) => s.length >= 3))];
-}
-
-/**
- * Largest chunk: below ClickHouse's max_insert_block_size (1,048,576 rows), so
- * a chunk is one insert block, written whole or not at all.
- */
-export const MAX_CHUNK_ROWS = 1_000_000;
-
-/** Positive integer option such as --chunk-rows; rejects 0, negatives and fractions. */
-export function parsePositiveInt(name: string, raw: string, max = MAX_CHUNK_ROWS): number {
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > max) {
-    throw new ConfigError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
 }
 
 export type LogFormat = 'human' | 'json';

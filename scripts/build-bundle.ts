@@ -1,12 +1,13 @@
-// Writes the workflow bundle once, so workers start without webpack:
-//   npm run build:bundle && PG2CH_WORKFLOW_BUNDLE=.pg2ch/workflow-bundle.js pg2ch worker
+// Writes the workflow bundle to a file of your choice (npm run build already
+// writes dist/workflow-bundle.js, which `pg2ch worker` loads by itself):
+//   npm run build:bundle -- /path/bundle.js && PG2CH_WORKFLOW_BUNDLE=/path/bundle.js pg2ch worker
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { loadWorkflowBundle } from '../worker/workflow-bundle';
+import { bundleWorkflows } from '../worker/workflow-bundle';
 
 async function main() {
   const out = process.argv[2] ?? '.pg2ch/workflow-bundle.js';
-  const { code } = await loadWorkflowBundle('');
+  const { code } = await bundleWorkflows();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);
   process.stdout.write(`wrote ${out} (${code.length} bytes)\n`);

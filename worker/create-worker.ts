@@ -4,20 +4,24 @@ import { secretsOf, type WorkerConfig } from '../core/config';
 import { classify } from '../core/errors';
 import { temporalConnectionOptions } from '../core/tls';
 import { connectClickHouse, createPgPool, resolvePgTls, withinTimeout } from './connections';
-import { loadWorkflowBundle } from './workflow-bundle';
+import { loadWorkflowBundle, type WorkflowBundleOption } from './workflow-bundle';
 import type { MetricsServer } from './metrics-server';
 import { tableStatuses } from '../activities/status';
 
 export interface Pg2chWorker {
   worker: Worker;
   clickhouse: ClickHouseTarget;
+  /** Where its workflow code came from (the bundle built at install, normally). */
+  workflowSource: string;
   /** Runs until shutdown() (or a signal, with the CLI), then closes every connection. */
   run(): Promise<void>;
   shutdown(): void;
 }
 
 export interface WorkerOptions {
-  workflowBundle?: { code: string };
+  workflowBundle?: WorkflowBundleOption;
+  /** Where a one-line notice goes (a stale bundle being rebuilt); default stderr. */
+  warn?: (line: string) => void;
   /** Reuse an already connected ClickHouse (the embedded engine allows one per process). */
   clickhouse?: ClickHouseTarget;
   afterInsert?: () => void;
@@ -68,11 +72,14 @@ async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, me
     // Bounded like ClickHouse's connect: an address that accepts and never answers must not hang the start.
     () => withinTimeout(TEMPORAL_CONNECT_TIMEOUT_MS, `no answer within ${TEMPORAL_CONNECT_TIMEOUT_MS / 1000} s`, NativeConnection.connect(temporalConnectionOptions(config.temporal))),
   );
+  const loaded = opts.workflowBundle
+    ? { bundle: opts.workflowBundle, source: 'given by the caller' }
+    : await loadWorkflowBundle(process.env, opts.warn ?? ((line) => process.stderr.write(line + '\n')));
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowBundle: opts.workflowBundle ?? (await loadWorkflowBundle()),
+    workflowBundle: loaded.bundle,
     activities: createActivities({
       pg,
       pgSource: postgres,
@@ -94,6 +101,7 @@ async function createWorkerServing(config: WorkerConfig, opts: WorkerOptions, me
   return {
     worker,
     clickhouse,
+    workflowSource: loaded.source,
     async run() {
       try {
         await worker.run();

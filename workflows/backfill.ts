@@ -15,9 +15,9 @@ import { copyChunks } from './chunk-loop';
 import { childProgressSignal, detailsMarkdown, newTotals, parentReporter, progressOf, progressQuery, type CopyTotals, type Live, type Progress, type Stage } from './progress';
 import { tableSearchAttributes } from './search-attributes';
 import { DEFAULT_CHUNK_ROWS } from './sync-table';
+import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../core/options';
 
-export const DEFAULT_PARTITIONS = 4;
-export const DEFAULT_PARALLEL = 2;
+export { DEFAULT_PARALLEL, DEFAULT_PARTITIONS };
 
 /** One object is the workflow's input; a backfill never continues-as-new (its partitions do). */
 export interface BackfillInput {

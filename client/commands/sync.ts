@@ -42,8 +42,13 @@ export function keyOf(table: string): string {
  * of workflow (a backfill holding it for a sync, or the reverse), say so
  * instead of waiting on a result of the wrong kind.
  */
-export async function assertHolder(handle: WorkflowHandle, key: string, expected: 'syncTable' | 'backfillTable'): Promise<void> {
-  const { type } = await handle.describe();
+export async function assertHolder(
+  handle: WorkflowHandle,
+  key: string,
+  expected: 'syncTable' | 'backfillTable',
+  described?: Promise<{ type: string }>,
+): Promise<void> {
+  const { type } = await (described ?? handle.describe());
   if (type === expected) return;
   const what = type === 'backfillTable' ? 'a backfill' : 'an incremental sync';
   const then = expected === 'syncTable' ? 'the sync continues after it' : 'start the backfill when it ends';
@@ -75,8 +80,10 @@ async function launchSync(client: Client, temporal: TemporalConfig, key: string,
     memo: { table: key },
     ...tableSearchAttributes(key, indexed),
   });
-  await assertHolder(handle, key, 'syncTable');
-  await assertServed(client, temporal, handle, warn);
+  // One describe() answers both: which kind of workflow holds the slot, and on which task queue.
+  const described = handle.describe();
+  await assertHolder(handle, key, 'syncTable', described);
+  await assertServed(client, temporal, handle, warn, described);
   warn(`workflow ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${temporal.taskQueue}`);
   return handle;
 }
@@ -91,11 +98,16 @@ export async function startSync(
 ): Promise<SyncResult | undefined> {
   const key = keyOf(table);
   const handle = await launchSync(client, temporal, key, opts, warn);
-  await warnIfNoWorker(client, temporal, warn);
-  if (!opts.once) return undefined;
+  // Asked while the result is awaited: a table already caught up does not wait for this round trip first.
+  const workerCheck = warnIfNoWorker(client, temporal, warn);
+  if (!opts.once) return workerCheck.then(() => undefined);
   const stallAfterMs = opts.stallAfterMs ?? stallWarnAfterMs(process.env);
   try {
-    return await followProgress(handle, handle.result(), opts.progress ?? 'plain', out, { health: () => workflowHealth(client, temporal, handle), stallAfterMs });
+    const [result] = await Promise.all([
+      followProgress(handle, handle.result(), opts.progress ?? 'plain', out, { health: () => workflowHealth(client, temporal, handle), stallAfterMs }),
+      workerCheck,
+    ]);
+    return result;
   } catch (err) {
     throw new UserError(`sync of ${key} failed: ${failureMessage(err)}`, 'SyncFailed');
   }

@@ -26,7 +26,7 @@ export async function runWorkerCommand(env: NodeJS.ProcessEnv, out: (line: strin
   const ch = config.clickhouse.kind === 'server' ? (config.clickhouse.replicas ?? [config.clickhouse.url]).join(', ') : `embedded (${config.clickhouse.path})`;
   out(
     `pg2ch worker on task queue ${config.temporal.taskQueue} at ${config.temporal.address}; ` +
-      `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}` +
+      `ClickHouse ${w.clickhouse.caps.version} ${ch}, database ${config.clickhouse.database}; workflows from ${w.workflowSource}` +
       (obs.metricsAddress ? `; metrics on http://${obs.metricsAddress}/metrics` : ''),
   );
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: running

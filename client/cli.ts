@@ -21,6 +21,7 @@ import { settingsFor } from '../core/table-settings';
 import { progressMode } from './progress-view';
 import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
 import { runWorkerCommand } from './commands/worker';
+import { dropCdc, startCdc, stopCdc } from './commands/cdc';
 import { connectTemporal } from './temporal-client';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -157,6 +158,29 @@ export function buildProgram(): Command {
         out(o.json ? JSON.stringify(reports) : formatStatus(reports));
       }),
     );
+  const cdc = program.command('cdc').description("stream every insert, update and delete of the config file's mode cdc tables from PostgreSQL's logical replication");
+  const streamOption = '--stream <name>';
+  cdc
+    .command('start')
+    .description('create the publication and slot when missing, copy the tables once, then stream their changes (workflow cdc:<stream>)')
+    .option(streamOption, 'only this stream (default: every stream of the config file)')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) =>
+      withTemporal((client, temporal) => startCdc(client, temporal, loadConfigFile(o.config), { stream: o.stream }, out)),
+    );
+  cdc
+    .command('stop')
+    .description('write what has committed, then stop reading; the slot keeps later changes')
+    .option(streamOption, 'only this stream')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) => withTemporal((client) => stopCdc(client, loadConfigFile(o.config), o.stream, out)));
+  cdc
+    .command('drop')
+    .description('stop the stream and remove its replication slot and publication (ClickHouse tables are kept)')
+    .option(streamOption, 'only this stream')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) => withTemporal((client, temporal) => dropCdc(client, temporal, loadConfigFile(o.config), o.stream, out)));
+
   const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');
   const cadenceOptions = (c: Command) =>
     c

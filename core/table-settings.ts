@@ -23,8 +23,10 @@ export { ENGINES };
 
 export const tableSettingsSchema = z
   .object({
-    /** append: rows are only inserted (cursor grows). updated: rows change, cursor is an updated_at column. */
-    mode: z.enum(['append', 'updated'], { error: 'expected "append" or "updated"' }),
+    /** append: rows are only inserted (cursor grows). updated: rows change, cursor is an updated_at column. cdc: every change from PostgreSQL's logical replication (pg2ch cdc start). */
+    mode: z.enum(['append', 'updated', 'cdc'], { error: 'expected "append", "updated" or "cdc"' }),
+    /** Mode cdc: the stream (one replication slot and publication, one workflow) the table is read by; default "default". */
+    stream: z.string({ error: 'expected a stream name' }).regex(/^[a-z][a-z0-9_]{0,39}$/, { error: 'expected a stream name of lowercase letters, digits and _ (starting with a letter, at most 40), such as default' }),
     /** Integer or timestamp column chunks are cut by; updated mode: the updated_at column. */
     cursor: column,
     /** Unique column ordering rows that share a timestamp cursor value (default: the primary key). */

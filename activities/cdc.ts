@@ -29,8 +29,9 @@ import { parseTableSettings, SettingsError, type TableSettings } from '../core/t
 import type { TablePlan } from '../core/types';
 import { postgresCdcSource, slotStatus } from '../sources/postgres-cdc';
 import type { ChangeEvent } from '../sources/types';
-import { command, ensureDestination, insertTsv, queryRows, tableExists } from './clickhouse';
+import { command, destinationIsEmpty, ensureDestination, insertTsv, queryRows, tableExists } from './clickhouse';
 import type { ActivityDeps, ClickHouseTarget } from './deps';
+import { CopyMeter } from './serialize';
 import { introspect, missingDefault, onConnection } from './postgres';
 
 export interface CdcTableInput {
@@ -53,17 +54,20 @@ async function readCheckpoint(ch: ClickHouseTarget, stream: string): Promise<str
   return rows[0]?.l ?? null;
 }
 
-async function writeControl(ch: ClickHouseTarget, row: { stream: string; kind: 'batch' | 'snapshot'; lsn: string; changes: number; table?: string; workflowId: string }): Promise<void> {
-  const values = [row.stream, row.kind, row.table ?? '', parseLsn(row.lsn).toString(), row.lsn, String(row.changes), row.workflowId].map(chString);
+async function writeControl(ch: ClickHouseTarget, row: { stream: string; kind: 'batch' | 'copy' | 'snapshot'; lsn: string; changes: number; table?: string; workflowId: string }): Promise<void> {
+  // Numbers as literals: 18.16 takes no string for a UInt64 in VALUES.
+  const values = [chString(row.stream), chString(row.kind), chString(row.table ?? ''), parseLsn(row.lsn).toString(), chString(row.lsn), String(row.changes), chString(row.workflowId)];
   await command(ch, `INSERT INTO ${chQualified(ch.database, CDC_CONTROL)} (stream, kind, table_name, lsn, lsn_text, changes, workflow_id, written_at) VALUES (${values.join(', ')}, now())`);
 }
 
-async function snapshotDone(ch: ClickHouseTarget, stream: string, table: string): Promise<boolean> {
-  const rows = await queryRows<{ n: string }>(
+/** The first copy of a table for a stream: never begun, begun (a crash cut it: copied again), or done. */
+async function firstCopyState(ch: ClickHouseTarget, stream: string, table: string): Promise<'none' | 'started' | 'done'> {
+  const rows = await queryRows<{ k: string }>(
     ch,
-    `SELECT toString(count()) AS n FROM ${chQualified(ch.database, CDC_CONTROL)} WHERE stream = ${chString(stream)} AND kind = 'snapshot' AND table_name = ${chString(table)}`,
+    `SELECT DISTINCT kind AS k FROM ${chQualified(ch.database, CDC_CONTROL)} WHERE stream = ${chString(stream)} AND kind IN ('copy', 'snapshot') AND table_name = ${chString(table)}`,
   );
-  return rows[0]?.n !== '0';
+  const kinds = new Set(rows.map((r) => r.k));
+  return kinds.has('snapshot') ? 'done' : kinds.has('copy') ? 'started' : 'none';
 }
 
 function insertLines(ch: ClickHouseTarget, plan: TablePlan, lines: string[], token: string | undefined): Promise<void> {
@@ -106,10 +110,10 @@ export function createCdcActivities(deps: ActivityDeps) {
     let rows = 0;
     await onConnection(pg, async (client) => {
       const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
-      stream.on('data', (b: Buffer) => {
-        for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) rows++;
-      });
-      await insertTsv(ch, plan, stream, undefined);
+      const meter = new CopyMeter();
+      stream.on('error', (e) => meter.destroy(e));
+      await insertTsv(ch, plan, stream.pipe(meter), undefined);
+      rows = meter.rows;
     });
     return rows;
   }
@@ -125,7 +129,18 @@ export function createCdcActivities(deps: ActivityDeps) {
     const workflowId = Context.current().info.workflowExecution?.workflowId ?? "";
     for (const plan of plans) {
       await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
-      if (!(await snapshotDone(ch, input.stream, plan.key))) {
+      const state = await firstCopyState(ch, input.stream, plan.key);
+      if (state !== 'done') {
+        // Rows of an earlier stream carry versions a version-0 copy would lose to (rows of this stream's cut copy do not).
+        if (state === 'none' && !(await destinationIsEmpty(ch, plan))) {
+          const { database, table } = plan.destination;
+          throw new UserError(
+            `ClickHouse table ${database}.${table} already holds rows, and the first copy of ${plan.key} for stream ${input.stream} would lose to their versions: ` +
+              `empty it (TRUNCATE TABLE ${chQualified(database, table)}) or set another destination for ${plan.key}, then pg2ch cdc start again`,
+            'CdcDestinationNotEmpty',
+          );
+        }
+        await writeControl(ch, { stream: input.stream, kind: 'copy', lsn: '0/0', changes: 0, table: plan.key, workflowId });
         const rows = await initialCopy(plan);
         await writeControl(ch, { stream: input.stream, kind: 'snapshot', lsn: '0/0', changes: rows, table: plan.key, workflowId });
       }

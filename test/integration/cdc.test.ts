@@ -6,7 +6,7 @@ import { dropCdc, startCdc, stopCdc } from '../../client/commands/cdc';
 import { failureMessage } from '../../client/failure-message';
 import { readTemporalConfig } from '../../core/config';
 import { parseConfigFile } from '../../core/table-settings';
-import { envFor, pgPool, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
+import { envFor, pgPool, services, startWorker, temporalClient, type RunningWorker, type Target } from '../support/harness';
 
 const BIG = 100_000;
 
@@ -136,5 +136,57 @@ describe.each<Target>(['server', 'embedded'])('cdc stream into the %s', (target)
     await dropCdc(client, temporal(), config(), stream, (l) => out.push(l));
     expect(out.join('\n')).toContain(`slot pg2ch_${stream} dropped`);
     expect((await pool.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'pg2ch_${stream}'`)).rowCount).toBe(0);
+  });
+});
+
+describe('cdc start refuses, naming the fix', () => {
+  const stream = 'it_refuse';
+  let pool: pg.Pool;
+  let worker: RunningWorker;
+  let client: Client;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    pool = pgPool();
+    await pool.query(`DROP TABLE IF EXISTS cdc_nokey, cdc_toasty`);
+    await pool.query(`CREATE TABLE cdc_nokey (a int4, b text)`);
+    await pool.query(`CREATE TABLE cdc_toasty (id int4 PRIMARY KEY, doc text)`);
+    env = envFor('server', 'it_cdc_refuse', 'it-cdc-refuse');
+    worker = await startWorker(env);
+    client = await temporalClient();
+  }, 120_000);
+
+  afterAll(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+    await pool?.end();
+  });
+
+  const start = (table: string) =>
+    startCdc(client, readTemporalConfig(env), parseConfigFile('f.yaml', { tables: { [table]: { mode: 'cdc', stream } } }), { stream }, () => {}).then(
+      () => 'started',
+      (e: Error) => e.message,
+    );
+
+  it('a table without primary key', async () => {
+    expect(await start('cdc_nokey')).toMatch(/^stream it_refuse failed: table cdc_nokey has no primary key.*ADD PRIMARY KEY/);
+  });
+
+  it('a table whose TOASTable values an update would leave out, without REPLICA IDENTITY FULL', async () => {
+    expect(await start('cdc_toasty')).toMatch(/table cdc_toasty has columns PostgreSQL may store out of line \(doc\).*ALTER TABLE "public"."cdc_toasty" REPLICA IDENTITY FULL/);
+    // Nothing was created for the refused stream.
+    expect((await pool.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'pg2ch_${stream}'`)).rowCount).toBe(0);
+  });
+
+  it('a role without REPLICATION', async () => {
+    await pool.query(`DROP ROLE IF EXISTS cdc_norepl`);
+    await pool.query(`CREATE ROLE cdc_norepl LOGIN PASSWORD 'norepl-pw-1'`);
+    const other = new (await import('pg')).default.Pool({ connectionString: services().pgUrl.replace(/\/\/[^@]*@/, '//cdc_norepl:norepl-pw-1@'), max: 1 });
+    try {
+      const { checkPrerequisites } = await import('../../sources/postgres-cdc');
+      await expect(checkPrerequisites(other, { slot: 'pg2ch_x', publication: 'pg2ch_x' }, [])).rejects.toThrow(/role cdc_norepl may not read replication: run ALTER ROLE "?cdc_norepl"? REPLICATION/);
+    } finally {
+      await other.end();
+    }
   });
 });

@@ -175,11 +175,29 @@ export function createCdcActivities(deps: ActivityDeps) {
     let skipping = false;
     let changes = 0;
     let batches = 0;
+    // A failed write leaves lines that were taken from `pending` unwritten: nothing
+    // may be checkpointed after it, so the first failure ends the read (its retry
+    // starts from the checkpoint) and every later write is refused.
+    let broken: unknown;
+    let fatal: (e: unknown) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (fatal = reject));
+    failed.catch(() => {});
     let lock: Promise<unknown> = Promise.resolve();
     const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-      const next = lock.then(fn);
-      lock = next.catch(() => {});
+      const next = lock.then(() => {
+        if (broken !== undefined) throw broken;
+        return fn();
+      });
+      lock = next.catch((e) => {
+        broken ??= e;
+        fatal(e);
+      });
       return next;
+    };
+    /** Closes the batch of what has committed; not while a transaction is open (its commit closes it). */
+    const closeCommitted = async () => {
+      if (inTxn || committed === 0 || !lastCommitEnd) return;
+      await closeBatch(lastCommitEnd);
     };
 
     const linesFor = (key: string) => {
@@ -267,7 +285,7 @@ export function createCdcActivities(deps: ActivityDeps) {
             return;
           }
           lastCommitEnd = e.endLsn;
-          if (batchDue(committed, firstAt, Date.now(), limits)) await serial(() => closeBatch(e.endLsn));
+          if (batchDue(committed, firstAt, Date.now(), limits)) await serial(closeCommitted);
           return;
         case 'truncate':
           if (!skipping) await onTruncate(e);
@@ -293,35 +311,35 @@ export function createCdcActivities(deps: ActivityDeps) {
     const tick = setInterval(() => {
       ctx.heartbeat({ checkpoint });
       const now = Date.now();
-      if (!inTxn && lastCommitEnd && committed > 0 && batchDue(committed, firstAt, now, limits)) {
-        const end = lastCommitEnd;
-        void serial(() => closeBatch(end)).catch(() => {});
+      if (!inTxn && committed > 0 && batchDue(committed, firstAt, now, limits)) {
+        void serial(closeCommitted).catch(() => {});
       } else if (!inTxn && committed === 0 && now - lastCheckpointAt >= idleMs) {
         // Idle: the slot follows the server's position, so WAL written elsewhere is not kept for this stream.
-        const at = stream.serverLsn();
-        if (at && (!checkpoint || parseLsn(at) > parseLsn(checkpoint))) void serial(() => closeBatch(at)).catch(() => {});
-        else lastCheckpointAt = now;
+        lastCheckpointAt = now;
+        void serial(async () => {
+          const at = stream.serverLsn();
+          if (inTxn || committed > 0 || !at || (checkpoint && parseLsn(at) <= parseLsn(checkpoint))) return;
+          await closeBatch(at);
+        }).catch(() => {});
       }
       if (now - started >= (input.maxRunMs ?? 300_000)) stopReason ??= 'time';
     }, 200);
     const cancelled = new Promise<void>((resolve) => ctx.cancelled.catch(() => ((stopReason ??= 'cancel'), resolve())));
+    let timeUpTimer: NodeJS.Timeout | undefined;
     const timeUp = new Promise<void>((resolve) => {
-      const t = setInterval(() => {
-        if (stopReason) {
-          clearInterval(t);
-          resolve();
-        }
-      }, 200);
+      timeUpTimer = setInterval(() => stopReason && resolve(), 200);
     });
     try {
-      await Promise.race([stream.done, cancelled, timeUp]);
+      await Promise.race([stream.done, cancelled, timeUp, failed]);
       // Stops reading, then writes and checkpoints what committed (an open transaction is read again next time).
       await stream.stop();
       await lock;
-      if (!inTxn && committed > 0 && lastCommitEnd) await serial(() => closeBatch(lastCommitEnd!));
+      if (broken !== undefined) throw broken;
+      await serial(closeCommitted);
       await stream.done;
     } finally {
       clearInterval(tick);
+      clearInterval(timeUpTimer);
       await stream.stop();
     }
     if (stopReason === 'cancel') throw new CancelledFailure('stream stopped');

@@ -163,7 +163,11 @@ async function openStream(cfg: PostgresConfig, names: StreamNames, startLsn: str
   service.on('error', (e: Error) => stopWith(e));
   // Keepalives asking for an answer get the last confirmed position, never more.
   service.on('heartbeat', (lsn: string, _ts: number, respond: boolean) => {
-    serverLsn = lsn;
+    // The server sends a commit's changes before its keepalives pass it, but the
+    // library queues changes and emits keepalives at once: a position counts as
+    // read only when no change before it waits in that queue.
+    const lib = service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
+    if ((lib._messageQueue?.length ?? 0) === 0 && !lib._processing) serverLsn = lsn;
     if (respond && confirmed) void sendConfirm(confirmed);
   });
   // The library reports lsn + 1 as flushed (the next byte expected), so it

@@ -18,6 +18,9 @@ import {
   keyColumnsOf,
   parseLsn,
   relationShape,
+  secondsBehind,
+  streamWarnings,
+  type StreamStatus,
   streamNames,
   type BatchLimits,
   type TableLines,
@@ -356,11 +359,29 @@ export function createCdcActivities(deps: ActivityDeps) {
     return r;
   }
 
-  async function cdcStatus(input: { stream: string }) {
+  async function cdcStatus(input: { stream: string; warnBytes?: string }): Promise<StreamStatus> {
     const names = streamNames(input.stream);
     const slot = await slotStatus(pg, names.slot);
-    const checkpoint = (await tableExists(ch, ch.database, CDC_CONTROL)) ? await readCheckpoint(ch, input.stream) : null;
-    return { stream: input.stream, slot, checkpoint };
+    const current = (await pg.query<{ l: string }>(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0]!.l;
+    let checkpoint: string | null = null;
+    let lastBatchAt: string | null = null;
+    if (await tableExists(ch, ch.database, CDC_CONTROL)) {
+      const r = await queryRows<{ l: string; t: string }>(
+        ch,
+        `SELECT lsn_text AS l, toString(written_at, 'UTC') AS t FROM ${chQualified(ch.database, CDC_CONTROL)} WHERE stream = ${chString(input.stream)} AND kind = 'batch' ORDER BY lsn DESC LIMIT 1`,
+      );
+      checkpoint = r[0]?.l ?? null;
+      lastBatchAt = r[0]?.t ?? null;
+    }
+    const base = {
+      stream: input.stream,
+      slot: slot && { active: slot.active, confirmedLsn: slot.confirmedLsn, retainedBytes: slot.retainedBytes },
+      checkpoint,
+      lastBatchAt,
+      currentLsn: current,
+      secondsBehind: secondsBehind(current, checkpoint, lastBatchAt, Date.now()),
+    };
+    return { ...base, warnings: streamWarnings(base, input.warnBytes ? BigInt(input.warnBytes) : undefined) };
   }
 
   return { cdcPrepare, cdcRead, cdcDrop, cdcStatus };

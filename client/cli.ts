@@ -21,7 +21,7 @@ import { settingsFor } from '../core/table-settings';
 import { progressMode } from './progress-view';
 import { DEFAULT_PARALLEL, DEFAULT_PARTITIONS } from '../workflows/backfill';
 import { runWorkerCommand } from './commands/worker';
-import { dropCdc, startCdc, stopCdc } from './commands/cdc';
+import { cdcStatusReport, dropCdc, formatCdcStatus, startCdc, stopCdc } from './commands/cdc';
 import { connectTemporal } from './temporal-client';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -174,6 +174,18 @@ export function buildProgram(): Command {
     .option(streamOption, 'only this stream')
     .option('--config <file>', CONFIG_HELP)
     .action((o: { stream?: string; config?: string }) => withTemporal((client) => stopCdc(client, loadConfigFile(o.config), o.stream, out)));
+  cdc
+    .command('status')
+    .description("per stream: the slot's confirmed LSN, WAL it retains, the checkpoint in ClickHouse, last batch, seconds behind; warns on an inactive slot or too much WAL (PG2CH_CDC_WAL_WARN_BYTES)")
+    .option(streamOption, 'only this stream')
+    .option('--json', 'machine-readable output')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; json?: boolean; config?: string }) =>
+      withTemporal(async (client, temporal) => {
+        const reports = await cdcStatusReport(client, temporal, loadConfigFile(o.config), o.stream, process.env);
+        out(o.json ? JSON.stringify(reports) : formatCdcStatus(reports));
+      }),
+    );
   cdc
     .command('drop')
     .description('stop the stream and remove its replication slot and publication (ClickHouse tables are kept)')

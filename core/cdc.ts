@@ -302,3 +302,45 @@ ORDER BY (stream, kind, lsn)`;
 export function relationShape(columns: ReadonlyArray<{ name: string; typeOid: number; typeMod: number }>): string {
   return columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',');
 }
+
+/** What `pg2ch cdc status` shows of a stream (read by the worker: slot from PostgreSQL, checkpoint from ClickHouse). */
+export interface StreamStatus {
+  stream: string;
+  slot: { active: boolean; confirmedLsn: string | null; retainedBytes: string } | null;
+  /** The last checkpointed LSN in cdc_control, and when it was written (UTC). */
+  checkpoint: string | null;
+  lastBatchAt: string | null;
+  /** PostgreSQL's current WAL position. */
+  currentLsn: string;
+  /** Seconds since the last checkpoint while WAL past it exists; 0 when caught up. */
+  secondsBehind: number;
+  warnings: string[];
+}
+
+/** Slot lag alert (PeerDB's default is 5,000 MB); PG2CH_CDC_WAL_WARN_BYTES moves it. */
+export const DEFAULT_WAL_WARN_BYTES = 5_000_000_000n;
+
+/** Warnings for a stream's status: no slot, an inactive slot, too much WAL kept. */
+export function streamWarnings(s: Omit<StreamStatus, 'warnings'>, warnBytes = DEFAULT_WAL_WARN_BYTES): string[] {
+  const out: string[] = [];
+  const slot = `pg2ch_${s.stream}`;
+  if (!s.slot) return [`slot ${slot} does not exist: run pg2ch cdc start`];
+  if (!s.slot.active) out.push(`slot ${slot} is inactive: no stream reads it, and PostgreSQL keeps WAL for it; run pg2ch cdc start (or pg2ch cdc drop)`);
+  if (BigInt(s.slot.retainedBytes) > warnBytes) out.push(`slot ${slot} retains ${s.slot.retainedBytes} bytes of WAL (over ${warnBytes}): the stream is behind or stopped`);
+  return out;
+}
+
+export function secondsBehind(currentLsn: string, checkpoint: string | null, lastBatchAt: string | null, now: number): number {
+  if (!checkpoint || !lastBatchAt) return 0;
+  if (parseLsn(currentLsn) <= parseLsn(checkpoint)) return 0;
+  return Math.max(0, Math.round((now - Date.parse(`${lastBatchAt.replace(' ', 'T')}Z`)) / 1000));
+}
+
+export function formatStreamStatus(s: StreamStatus): string {
+  const lines = [
+    `stream ${s.stream}: slot pg2ch_${s.stream} ${s.slot ? (s.slot.active ? 'active' : 'inactive') : 'missing'}, confirmed ${s.slot?.confirmedLsn ?? '-'}, WAL retained ${s.slot?.retainedBytes ?? '0'} bytes, ` +
+      `checkpoint ${s.checkpoint ?? '-'}, last batch ${s.lastBatchAt ? `${s.lastBatchAt} UTC` : '-'}, ${s.secondsBehind} s behind`,
+    ...s.warnings.map((w) => `  warning: ${w}`),
+  ];
+  return lines.join('\n');
+}

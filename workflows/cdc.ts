@@ -1,8 +1,8 @@
 import { CancellationScope, continueAsNew, defineQuery, defineSignal, isCancellation, setHandler } from '@temporalio/workflow';
-import type { BatchLimits } from '../core/cdc';
+import type { BatchLimits, StreamStatus } from '../core/cdc';
 import type { TableSettings } from '../core/table-settings';
 import type { TablePlan } from '../core/types';
-import { cdcDrop, cdcPrepare, cdcRead } from './activity-proxies';
+import { cdcDrop, cdcPrepare, cdcRead, cdcStatus } from './activity-proxies';
 
 /** One object is the workflow's input and its continue-as-new state (names and choices, never rows). */
 export interface CdcStreamInput {
@@ -67,4 +67,11 @@ export async function cdcStream(input: CdcStreamInput): Promise<CdcState> {
 /** `pg2ch cdc drop`: the slot and the publication (ClickHouse tables stay). */
 export async function cdcDropStream(input: { stream: string }): Promise<{ slot: boolean; publication: boolean }> {
   return cdcDrop(input);
+}
+
+/** `pg2ch cdc status`: read through a worker, which reaches PostgreSQL and ClickHouse (the embedded engine too). */
+export async function cdcStatusWorkflow(input: { streams: string[]; warnBytes?: string }): Promise<StreamStatus[]> {
+  const out: StreamStatus[] = [];
+  for (const stream of input.streams) out.push(await cdcStatus({ stream, warnBytes: input.warnBytes }));
+  return out;
 }

@@ -4,7 +4,9 @@ import type { TemporalConfig } from '../../core/config';
 import { ConfigError } from '../../core/config';
 import { UserError } from '../../core/errors';
 import type { ConfigFile } from '../../core/table-settings';
-import { cdcDropStream, cdcStateQuery, cdcStopSignal, cdcStream, type CdcStreamInput } from '../../workflows/cdc';
+import { cdcDropStream, cdcStateQuery, cdcStatusWorkflow, cdcStopSignal, cdcStream, type CdcStreamInput } from '../../workflows/cdc';
+import { formatStreamStatus, type StreamStatus } from '../../core/cdc';
+import { randomUUID } from 'node:crypto';
 import { failureMessage } from '../failure-message';
 import { warnIfNoWorker } from './sync';
 
@@ -114,3 +116,29 @@ export async function dropCdc(client: Client, temporal: TemporalConfig, config: 
     }
   }
 }
+
+/** PG2CH_CDC_WAL_WARN_BYTES: WAL a slot may retain before status warns (default 5,000,000,000). */
+export function walWarnBytes(env: Record<string, string | undefined>): string | undefined {
+  const raw = env.PG2CH_CDC_WAL_WARN_BYTES;
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,19}$/.test(raw)) throw new ConfigError(`PG2CH_CDC_WAL_WARN_BYTES is invalid: expected a whole number of bytes such as 5000000000, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/** `pg2ch cdc status`: per stream, the slot's confirmed LSN, WAL retained, the checkpoint, last batch, seconds behind, warnings. */
+export async function cdcStatusReport(client: Client, temporal: TemporalConfig, config: ConfigFile | undefined, only: string | undefined, env: Record<string, string | undefined>): Promise<StreamStatus[]> {
+  const streams = await runningStreams(client, config, only);
+  const warnBytes = walWarnBytes(env);
+  try {
+    return await client.workflow.execute(cdcStatusWorkflow, {
+      workflowId: `cdc-status:${randomUUID()}`,
+      taskQueue: temporal.taskQueue,
+      args: [{ streams, ...(warnBytes ? { warnBytes } : {}) }],
+      workflowExecutionTimeout: '2m',
+    });
+  } catch (err) {
+    throw new UserError(`cdc status failed: ${failureMessage(err)}`, 'StatusFailed');
+  }
+}
+
+export const formatCdcStatus = (reports: StreamStatus[]) => reports.map(formatStreamStatus).join('\n');

@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropCdc, startCdc, stopCdc } from '../../client/commands/cdc';
+import { cdcStatusReport, dropCdc, startCdc, stopCdc } from '../../client/commands/cdc';
 import { failureMessage } from '../../client/failure-message';
 import { readTemporalConfig } from '../../core/config';
 import { parseConfigFile } from '../../core/table-settings';
@@ -113,6 +113,11 @@ describe.each<Target>(['server', 'embedded'])('cdc stream into the %s', (target)
     await same('changes');
     const toast = await chRows(`SELECT toString(length(body)) FROM ${database}.${items} FINAL WHERE id = 100`);
     expect(toast).toEqual([String(BIG)]);
+    const [status] = await cdcStatusReport(client, temporal(), config(), stream, {});
+    expect(status).toMatchObject({ stream, slot: { active: true }, warnings: [] });
+    expect(status!.checkpoint).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(status!.lastBatchAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(Number(status!.slot!.retainedBytes)).toBeGreaterThan(0);
   });
 
   it('adds a column added in PostgreSQL, and marks every row deleted on TRUNCATE', async () => {
@@ -132,6 +137,8 @@ describe.each<Target>(['server', 'embedded'])('cdc stream into the %s', (target)
     const failure = await handle.result().then(() => 'finished', (e: Error) => failureMessage(e));
     expect(failure).toMatch(/column "v" changed type: PostgreSQL text maps to .*String.*nothing was copied/);
     expect(await plainCh()).toEqual(['1|1|5']);
+    const [stopped] = await cdcStatusReport(client, temporal(), config(), stream, { PG2CH_CDC_WAL_WARN_BYTES: '1' });
+    expect(stopped!.warnings.join('\n')).toMatch(new RegExp(`slot pg2ch_${stream} is inactive.*\\n.*retains \\d+ bytes of WAL \\(over 1\\)`));
     const out: string[] = [];
     await dropCdc(client, temporal(), config(), stream, (l) => out.push(l));
     expect(out.join('\n')).toContain(`slot pg2ch_${stream} dropped`);

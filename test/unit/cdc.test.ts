@@ -15,6 +15,9 @@ import {
   formatLsn,
   parseLsn,
   streamNames,
+  streamWarnings,
+  secondsBehind,
+  formatStreamStatus,
   type TableLines,
 } from '../../core/cdc';
 import { capabilitiesFor } from '../../core/clickhouse-version';
@@ -127,5 +130,27 @@ describe('services', () => {
     expect(LOGICAL_REPLICATION_FLAGS).toContain('wal_level=logical');
     const compose = parse(readFileSync(join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8'));
     expect(compose.services.postgres.command).toContain('wal_level=logical');
+  });
+});
+
+describe('stream status', () => {
+  const base = { stream: 'default', checkpoint: '0/100', lastBatchAt: '2026-12-02 04:00:00', currentLsn: '0/200', secondsBehind: 0 };
+  it('warns on a missing or inactive slot and on WAL past the threshold', () => {
+    expect(streamWarnings({ ...base, slot: null })).toEqual(['slot pg2ch_default does not exist: run pg2ch cdc start']);
+    expect(streamWarnings({ ...base, slot: { active: true, confirmedLsn: '0/100', retainedBytes: '10' } })).toEqual([]);
+    const w = streamWarnings({ ...base, slot: { active: false, confirmedLsn: '0/100', retainedBytes: '10' } }, 5n);
+    expect(w).toEqual([expect.stringMatching(/inactive/), expect.stringMatching(/retains 10 bytes of WAL \(over 5\)/)]);
+  });
+
+  it('counts seconds behind only while WAL past the checkpoint exists', () => {
+    const now = Date.parse('2026-12-02T04:00:30Z');
+    expect(secondsBehind('0/200', '0/100', '2026-12-02 04:00:00', now)).toBe(30);
+    expect(secondsBehind('0/100', '0/100', '2026-12-02 04:00:00', now)).toBe(0);
+    expect(secondsBehind('0/200', null, null, now)).toBe(0);
+  });
+
+  it('prints one line per stream, then its warnings', () => {
+    const text = formatStreamStatus({ ...base, secondsBehind: 3, slot: { active: false, confirmedLsn: '0/100', retainedBytes: '256' }, warnings: ['w'] });
+    expect(text).toBe('stream default: slot pg2ch_default inactive, confirmed 0/100, WAL retained 256 bytes, checkpoint 0/100, last batch 2026-12-02 04:00:00 UTC, 3 s behind\n  warning: w');
   });
 });

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { createCdcActivities } from './cdc';
 import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { buildPlan, planWarnings } from '../core/table-plan';
@@ -442,7 +443,13 @@ export function createActivities(deps: ActivityDeps) {
     await writeCheckpoint(ch, input.plan, input.range, input.rows, workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '', input.horizon);
   }
 
+  const cdc = createCdcActivities(deps);
   return withMetrics({
+    /** Mode cdc (activities/cdc.ts): the stream's setup, its long-running read, its removal. */
+    cdcPrepare: withFailures(secrets, cdc.cdcPrepare),
+    cdcRead: withFailures(secrets, cdc.cdcRead),
+    cdcDrop: withFailures(secrets, cdc.cdcDrop),
+    cdcStatus: withFailures(secrets, cdc.cdcStatus),
     prepareTable: withFailures(secrets, prepareTable),
     planBackfill: withFailures(secrets, planBackfill),
     readChunk: withFailures(secrets, readChunk),

@@ -20,6 +20,7 @@ const load = {
   status: () => import('./commands/status'),
   schedule: () => import('./commands/schedule'),
   worker: () => import('./commands/worker'),
+  cdc: () => import('./commands/cdc'),
 };
 type TemporalConfig = ReturnType<Awaited<ReturnType<typeof load.config>>['readTemporalConfig']>;
 import { formatOwnLine } from '../core/log-line';
@@ -174,6 +175,51 @@ export function buildProgram(): Command {
         out(o.json ? JSON.stringify(reports) : formatStatus(reports));
       }),
     );
+  const cdc = program.command('cdc').description("stream every insert, update and delete of the config file's mode cdc tables from PostgreSQL's logical replication");
+  const streamOption = '--stream <name>';
+  cdc
+    .command('start')
+    .description('create the publication and slot when missing, copy the tables once, then stream their changes (workflow cdc:<stream>)')
+    .option(streamOption, 'only this stream (default: every stream of the config file)')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) =>
+      withTemporal(async (client, temporal) => {
+        const [c, { loadConfigFile }] = await Promise.all([load.cdc(), load.configFile()]);
+        await c.startCdc(client, temporal, loadConfigFile(o.config), { stream: o.stream }, out);
+      }),
+    );
+  cdc
+    .command('stop')
+    .description('write what has committed, then stop reading; the slot keeps later changes')
+    .option(streamOption, 'only this stream')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) => withTemporal(async (client) => {
+      const [c, { loadConfigFile }] = await Promise.all([load.cdc(), load.configFile()]);
+      await c.stopCdc(client, loadConfigFile(o.config), o.stream, out);
+    }));
+  cdc
+    .command('status')
+    .description("per stream: the slot's confirmed LSN, WAL it retains, the checkpoint in ClickHouse, last batch, seconds behind; warns on an inactive slot or too much WAL (PG2CH_CDC_WAL_WARN_BYTES)")
+    .option(streamOption, 'only this stream')
+    .option('--json', 'machine-readable output')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; json?: boolean; config?: string }) =>
+      withTemporal(async (client, temporal) => {
+        const [c, { loadConfigFile }] = await Promise.all([load.cdc(), load.configFile()]);
+        const reports = await c.cdcStatusReport(client, temporal, loadConfigFile(o.config), o.stream, process.env);
+        out(o.json ? JSON.stringify(reports) : c.formatCdcStatus(reports));
+      }),
+    );
+  cdc
+    .command('drop')
+    .description('stop the stream and remove its replication slot and publication (ClickHouse tables are kept)')
+    .option(streamOption, 'only this stream')
+    .option('--config <file>', CONFIG_HELP)
+    .action((o: { stream?: string; config?: string }) => withTemporal(async (client, temporal) => {
+      const [c, { loadConfigFile }] = await Promise.all([load.cdc(), load.configFile()]);
+      await c.dropCdc(client, temporal, loadConfigFile(o.config), o.stream, out);
+    }));
+
   const schedule = program.command('schedule').description('run a table\'s sync on a cadence with Temporal Schedules');
   const cadenceOptions = (c: Command) =>
     c

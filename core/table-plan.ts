@@ -147,6 +147,8 @@ export function buildPlan(
   const key = tableKey(source);
   const { caps } = target;
   const mode = settings.mode ?? 'append';
+  if (mode === 'cdc') throw bad(`table ${key} has mode cdc in the config file: it is streamed by pg2ch cdc start (stream ${JSON.stringify(settings.stream ?? 'default')}), not copied by sync`);
+  if (settings.stream !== undefined) throw bad(`table ${key}: stream applies to mode cdc only; set mode: cdc or remove stream`);
   const byName = new Map(schema.columns.map((c) => [c.name, c]));
   for (const name of Object.keys(settings.types ?? {})) {
     if (!byName.has(name)) throw bad(`table ${key}: types names column ${JSON.stringify(name)}, which the table does not have`);

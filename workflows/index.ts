@@ -3,3 +3,4 @@ export * from './sync-table';
 export * from './backfill';
 export * from './status';
 export * from './verify';
+export * from './cdc';

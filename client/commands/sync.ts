@@ -135,6 +135,8 @@ export async function syncAll(
   const outcomes: TableOutcome[] = [];
   const running: Array<{ table: string; handle: WorkflowHandle<typeof syncTable> }> = [];
   for (const key of config.tables.keys()) {
+    // Streamed by pg2ch cdc start, not copied by sync.
+    if (settingsFor(config, key).mode === 'cdc') continue;
     try {
       running.push({ table: key, handle: await launchSync(client, temporal, key, { ...opts, settings: settingsFor(config, key) }, warn) });
     } catch (err) {

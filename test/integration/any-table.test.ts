@@ -396,6 +396,6 @@ describe.each(['embedded', 'server'] as Target[])('any table, every type: %s', (
     writeFileSync(file, ['tables:', '  first_tbl:', '    mode: upsert', ''].join('\n'));
     const bad = runCli(['sync', 'first_tbl', '--config', file], env);
     expect((await bad.exit).code).toBe(2);
-    expect(bad.stderr()).toContain(`tables.first_tbl.mode: expected "append" or "updated", got "upsert"`);
+    expect(bad.stderr()).toContain(`tables.first_tbl.mode: expected "append", "updated" or "cdc", got "upsert"`);
   });
 });

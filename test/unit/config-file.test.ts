@@ -121,7 +121,7 @@ describe('loadConfigFile', () => {
 
   it('YAML with a bad value: ConfigError naming the key', () => {
     write('pg2ch.config.yaml', 'tables:\n  orders:\n    mode: upsert\n');
-    expect(loadError()).toBe('pg2ch.config.yaml: tables.orders.mode: expected "append" or "updated", got "upsert"');
+    expect(loadError()).toBe('pg2ch.config.yaml: tables.orders.mode: expected "append", "updated" or "cdc", got "upsert"');
   });
 
   it('JSON with an unknown key: ConfigError listing the keys', () => {

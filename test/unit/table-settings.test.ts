@@ -3,7 +3,7 @@ import { MAX_CHUNK_ROWS } from '../../core/config';
 import { describeIssues, ENGINES, parseConfigFile, parseTableSettings, SettingsError, settingsFor, tableSettingsSchema } from '../../core/table-settings';
 
 const TABLE_KEYS =
-  'mode, cursor, tiebreak, chunkRows, destination, engine, cluster, partitionBy, orderBy, types, exclude, softDelete, numeric, json, outOfRange, lookbackSeconds, shardingKey';
+  'mode, cursor, tiebreak, chunkRows, destination, engine, cluster, partitionBy, orderBy, types, exclude, softDelete, numeric, json, outOfRange, lookbackSeconds, shardingKey, stream';
 
 /** The SettingsError message parseConfigFile throws. */
 function fileError(raw: unknown, path = 'pg2ch.config.json'): string {
@@ -115,7 +115,7 @@ describe('parseConfigFile: errors name the file, the key and what was there', ()
   });
 
   it('a bad enum names the path, the expected values and the value got', () => {
-    expect(fileError({ tables: { orders: { mode: 'upsert' } } })).toBe('pg2ch.config.json: tables.orders.mode: expected "append" or "updated", got "upsert"');
+    expect(fileError({ tables: { orders: { mode: 'upsert' } } })).toBe('pg2ch.config.json: tables.orders.mode: expected "append", "updated" or "cdc", got "upsert"');
   });
 
   it('a table name that is not an identifier is quoted in the path', () => {
@@ -169,7 +169,7 @@ describe('parseConfigFile: errors name the file, the key and what was there', ()
 
   it('lists several problems, one a line', () => {
     expect(fileError({ tables: { a: { mode: 'x' }, b: { chunkRows: 0 } } }).split('\n')).toStrictEqual([
-      'pg2ch.config.json: tables.a.mode: expected "append" or "updated", got "x"',
+      'pg2ch.config.json: tables.a.mode: expected "append", "updated" or "cdc", got "x"',
       'pg2ch.config.json: tables.b.chunkRows: expected a whole number from 1 to 1000000, got 0',
     ]);
   });
@@ -193,7 +193,7 @@ describe('parseTableSettings', () => {
 
   it('names the source in the message', () => {
     expect(() => parseTableSettings({ mode: 'x' }, 'workflow input')).toThrowError(
-      new SettingsError('workflow input: mode: expected "append" or "updated", got "x"'),
+      new SettingsError('workflow input: mode: expected "append", "updated" or "cdc", got "x"'),
     );
   });
 

@@ -127,7 +127,10 @@ async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, '
   status.lagRows = await keysetPending(pg, plan, after);
   const oldest = r.rows[0]?.oldest;
   status.lagSeconds = oldest === null || oldest === undefined ? 0 : Math.max(0, Math.round(Number(oldest)));
-  if (plan.mode === 'updated') status.warning = await uncoveredWriters(pg, plan);
+  if (plan.mode !== 'updated') return;
+  // Added to a warning already there (a destination ordered by updated_at).
+  const said = [status.warning, await uncoveredWriters(pg, plan)].filter((w): w is string => w !== undefined);
+  status.warning = said.length > 0 ? said.join('; ') : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseError } from '@clickhouse/client';
+import { copyColumnNames, legacyLayout } from '../core/copy-version';
 import { addColumnSql, createDatabaseSql, createDistributedSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultShardingKey, LOCAL_SUFFIX, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
 import { clusterHosts, ensureOnCluster } from './cluster-ddl';
 import { decodePosition } from '../core/keyset';
@@ -117,7 +118,7 @@ export async function ensureDestination(
     return [];
   }
   const where = `${database}.${table}`;
-  const copied = new Set(plan.columns.map((c) => c.name));
+  const copied = new Set(copyColumnNames(plan));
   for (const [name, type] of have) {
     if (copied.has(name) || plan.excluded.includes(name)) continue;
     throw new UserError(
@@ -147,6 +148,24 @@ export async function ensureDestination(
     await command(ch, addColumnSql(database, table, col, plan.layout.cluster, defaultSql));
   }
   return added.map((c) => c.name);
+}
+
+/**
+ * The plan as the destination takes it: one created before updated mode's
+ * version column (ReplacingMergeTree(<cursor>), no such column) keeps being
+ * written as before, ordered by the cursor (core/copy-version.ts).
+ */
+export async function followDestinationVersion<P extends Pick<TablePlan, 'layout' | 'cursor' | 'destination'>>(ch: ClickHouseTarget, plan: P): Promise<P> {
+  const vc = plan.layout.versionColumn;
+  if (!vc) return plan;
+  const have = await columnsOf(ch, plan.destination.database, plan.destination.table);
+  if (have.size === 0 || have.has(vc)) return plan;
+  return { ...plan, layout: legacyLayout(plan) };
+}
+
+/** An updated-mode plan whose destination orders versions by the row's timestamp (made before the version column). */
+export function ordersByTimestamp(plan: Pick<TablePlan, 'mode' | 'layout'>): boolean {
+  return plan.mode === 'updated' && plan.layout.versionColumn === undefined;
 }
 
 /** workflow_id of the marker row written when a destination's data is found gone. */
@@ -311,7 +330,8 @@ export async function insertTsv(
   // so the checkpoint after it never passes rows still queued on this host.
   const settings: Record<string, string> = { ...insertSettings(ch, dedupToken), ...(plan.layout.cluster && ch.kind === 'server' ? { insert_distributed_sync: '1' } : {}) };
   const { database, table } = plan.destination;
-  const names = [database, table, ...plan.columns.map((c) => c.name)];
+  const copied = copyColumnNames(plan);
+  const names = [database, table, ...copied];
   // The zero-copy insert accepts plain identifiers only; other names take the string path.
   if (ch.rawInsert && names.every((n) => PLAIN_IDENTIFIER.test(n))) {
     // The embedded engine parses one whole Buffer far faster, and in far less
@@ -324,14 +344,14 @@ export async function insertTsv(
     if (body.length === 0) return;
     await ch.rawInsert({
       table: `${database}.${table}`,
-      columns: plan.columns.map((c) => c.name),
+      columns: copied,
       values: body,
       settings,
       signal: abortSignal,
     });
     return;
   }
-  const columns = plan.columns.map((c) => chIdent(c.name));
+  const columns = copied.map(chIdent);
   if (ch.kind === 'server') {
     await streamInsert(ch, `INSERT INTO ${chQualified(database, table)} (${columns.join(', ')}) FORMAT TabSeparated`, values, settings, abortSignal);
     return;

@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { copySelectList } from '../core/copy-version';
 import { keysetWhere } from '../core/keyset';
 import {
   addToReport,
@@ -163,7 +164,8 @@ async function repairKeys(pg: Pool, ch: ClickHouseTarget, plan: TablePlan, shape
   const cols = `(${shape.key.map(pgIdent).join(', ')})`;
   for (let i = 0; i < copy.length; i += KEY_BATCH) {
     const tuples = copy.slice(i, i + KEY_BATCH).map((k) => `(${k.pgFields!.map((v, j) => `${pgString(v)}::${pgTypes[j]}`).join(', ')})`);
-    const select = `SELECT ${plan.columns.map((c) => c.select).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${cols} IN (${tuples.join(', ')})`;
+    // The copy's columns: a repair stamps its own snapshot's version, newer than any copy before it.
+    const select = `SELECT ${copySelectList(plan).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${cols} IN (${tuples.join(', ')})`;
     await onConnection(pg, async (client) => {
       await client.query(`SET bytea_output = 'hex'`);
       // No dedup token: these rows are copied again on purpose.

@@ -11,6 +11,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { appendAll } from '../core/arrays';
+import { copySelectList } from '../core/copy-version';
 import { SYNC_RECHECK } from '../core/ddl';
 import { chIdent, chQualified, chString, intLiteral, pgIdent, pgString } from '../core/quote';
 import { pgTableRef } from '../core/table-name';
@@ -185,7 +186,7 @@ export async function copyRows(db: Pool | PoolClient, ch: ClickHouseTarget, plan
 /** The named rows, through the same COPY serialization and insert as a chunk. */
 async function copyIds(db: Pool | PoolClient, ch: ClickHouseTarget, plan: TablePlan, ids: string[]): Promise<void> {
   const c = pgIdent(plan.cursor);
-  const select = `SELECT ${plan.columns.map((col) => col.select).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${ids.map((id) => `${pgString(id)}::int8`).join(', ')})`;
+  const select = `SELECT ${copySelectList(plan).join(', ')} FROM ${pgTableRef(plan.source)} WHERE ${c} IN (${ids.map((id) => `${pgString(id)}::int8`).join(', ')})`;
   await onConnection(db, async (client) => {
     const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
     // No token of its own: the ids were just found missing, which is what

@@ -10,6 +10,7 @@ import { outOfRangeMessage } from '../core/type-map';
 import type { ChunkRange, ColumnPlan, CopyStrategy, TablePlan } from '../core/types';
 import type { ClickHouseTarget } from './deps';
 import { pgTlsOptions } from '../core/tls';
+import { VERSION_QUERY } from '../core/copy-version';
 
 /**
  * The pull strategy: the embedded engine reads the chunk's id range itself
@@ -107,9 +108,26 @@ export async function checkRanges(client: PoolClient, plan: TablePlan, range: Ch
   throw new UserError(outOfRangeMessage(column.name, column.chType.replace(/^Nullable\((.*)\)$/, '$1'), column.guard!.holds, value), 'OutOfRange');
 }
 
+/**
+ * The pull path's version (core/copy-version.ts), read by pg2ch's session
+ * BEFORE the engine's read: the engine's postgresql() connection takes a
+ * snapshot of its own, later, which pg2ch cannot read inside. A value read
+ * before that snapshot is at most its xmax and at least every earlier copy's
+ * (whose snapshots were all taken before this read), so the order holds.
+ */
+export async function pullVersion(client: PoolClient): Promise<string> {
+  const r = await client.query<{ v: string }>(VERSION_QUERY);
+  return r.rows[0]!.v;
+}
+
 /** INSERT ... SELECT FROM postgresql(): built here, run in-process; never logged, never in a payload. */
-export function pullSql(plan: TablePlan, range: ChunkRange, src: PostgresConfig): string {
+export function pullSql(plan: TablePlan, range: ChunkRange, src: PostgresConfig, version?: string): string {
   const cols = plan.columns.map((c) => chIdent(c.name)).join(', ');
   const fn = `postgresql(${[`${src.host}:${src.port}`, src.database, plan.source.name, src.user, src.password, plan.source.schema].map(chString).join(', ')})`;
-  return `INSERT INTO ${chQualified(plan.destination.database, plan.destination.table)} (${cols}) SELECT ${cols} FROM ${fn} WHERE ${chRangeWhere(plan.cursor, range)}`;
+  const vc = plan.layout.versionColumn;
+  if (vc && version === undefined) throw new Error(`table ${plan.key}: a pull into ${vc} needs the copy's version`);
+  // The version as a literal of the statement: one value for the whole copy, never a worker clock.
+  const into = vc ? `${cols}, ${chIdent(vc)}` : cols;
+  const select = vc ? `${cols}, toUInt64(${chString(version!)})` : cols;
+  return `INSERT INTO ${chQualified(plan.destination.database, plan.destination.table)} (${into}) SELECT ${select} FROM ${fn} WHERE ${chRangeWhere(plan.cursor, range)}`;
 }

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ChunkRange, TablePlan } from '../core/types';
 import { selectRangeSql } from './postgres';
+import { copySelectList } from '../core/copy-version';
 
 /**
  * The serialize stage. PostgreSQL itself renders every value as ClickHouse
@@ -11,7 +12,7 @@ import { selectRangeSql } from './postgres';
  * parsed into JavaScript values, and int8 never becomes a JS number.
  */
 export function copyStatement(plan: TablePlan, range: ChunkRange): string {
-  const select = selectRangeSql(plan, plan.columns.map((c) => c.select), range);
+  const select = selectRangeSql(plan, copySelectList(plan), range);
   return `COPY (${select}) TO STDOUT`;
 }
 

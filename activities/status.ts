@@ -7,7 +7,8 @@ import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard
 import { buildPlan } from '../core/table-plan';
 import { parseTableSettings, type TableSettings } from '../core/table-settings';
 import type { TablePlan } from '../core/types';
-import { queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
+import { followDestinationVersion, ordersByTimestamp, queryRows, readCovered, readWatermark, tableExists } from './clickhouse';
+import { legacyVersionMessage } from '../core/copy-version';
 import { readKeysetPosition } from './keyset-watermark';
 import type { ClickHouseTarget } from './deps';
 import { introspect, keysetPending, pendingAfter, planWhere } from './postgres';
@@ -63,7 +64,11 @@ export async function tableStatuses(
       const source = parseTableName(key);
       // Without settings given for it, the table is read with those it was last synced with.
       const given = settings === undefined ? undefined : { ...defaults, ...settings[key] };
-      const plan = await planWithRecorded(ch, key, given, async (s) => buildPlan(source, await introspect(pg, source), parseTableSettings(s), { caps: ch.caps, database: ch.database }));
+      const plan = await followDestinationVersion(
+        ch,
+        await planWithRecorded(ch, key, given, async (s) => buildPlan(source, await introspect(pg, source), parseTableSettings(s), { caps: ch.caps, database: ch.database })),
+      );
+      if (ordersByTimestamp(plan)) status.warning = legacyVersionMessage(key, `${plan.destination.database}.${plan.destination.table}`, plan.cursor);
       // A timestamp cursor's watermark as a position; status shows it as people read it.
       let position: string | null = null;
       if (hasControl) {
@@ -122,7 +127,10 @@ async function keysetLag(pg: Pool, after: string | null, plan: Pick<TablePlan, '
   status.lagRows = await keysetPending(pg, plan, after);
   const oldest = r.rows[0]?.oldest;
   status.lagSeconds = oldest === null || oldest === undefined ? 0 : Math.max(0, Math.round(Number(oldest)));
-  if (plan.mode === 'updated') status.warning = await uncoveredWriters(pg, plan);
+  if (plan.mode !== 'updated') return;
+  // Added to a warning already there (a destination ordered by updated_at).
+  const said = [status.warning, await uncoveredWriters(pg, plan)].filter((w): w is string => w !== undefined);
+  status.warning = said.length > 0 ? said.join('; ') : undefined;
 }
 
 /**

@@ -10,13 +10,14 @@ import { lookbackFrom } from '../core/keyset';
 import { parseTableName, tableKey, type SourceTable } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
-import { countRange, insertSettings, readResumeHorizon, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
+import { legacyVersionMessage } from '../core/copy-version';
+import { followDestinationVersion, ordersByTimestamp, countRange, insertSettings, readResumeHorizon, destinationIsEmpty, lastCursorAfter, tableExists, ensureDestination, insertTsv, readCovered, readWatermark, writeCheckpoint, writeResetMarker } from './clickhouse';
 import type { ActivityDeps } from './deps';
 import { toChunkFailure, withFailures } from './failures';
 import { readKeysetPosition } from './keyset-watermark';
 import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
-import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql } from './pull';
+import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql, pullVersion } from './pull';
 import { CopyMeter, copyStatement } from './serialize';
 import { completeChunk } from './partial-chunk';
 import { chunkHorizon, hiddenSessionsMessage, resumePosition, secondsAhead, stampedAheadMessage, type HorizonReading } from '../core/horizon';
@@ -124,7 +125,7 @@ export function createActivities(deps: ActivityDeps) {
     }
     const schema = await introspect(pg, source);
     const base = {
-      ...buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }),
+      ...(await followDestinationVersion(ch, buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }))),
       sourceSignature: await sourceSignature(pg, source),
       // Recorded with each checkpoint: verify and status find them there without the config file.
       ...(Object.keys(settings).length > 0 ? { settings } : {}),
@@ -133,11 +134,23 @@ export function createActivities(deps: ActivityDeps) {
     return { ...base, strategy: await chooseStrategy(deps.copyStrategy, ch, base, deps.pgSource) };
   }
 
+  /** Destinations already warned about in this worker's log: once per destination. */
+  const warnedVersions = new Set<string>();
+
+  function noteTimestampVersions(plan: TablePlan): void {
+    if (!ordersByTimestamp(plan)) return;
+    const where = `${plan.destination.database}.${plan.destination.table}`;
+    if (warnedVersions.has(where)) return;
+    warnedVersions.add(where);
+    Context.current().log.warn(legacyVersionMessage(plan.key, where, plan.cursor), { table: plan.key });
+  }
+
   /** Once per workflow run: introspects the source, creates or checks the destination, reads the watermark. */
   async function prepareTable(input: { table: string; settings?: TableSettings }): Promise<PrepareResult> {
     const plan = await planFor(input.table, input.settings, true);
     const { key, source, cursor } = plan;
     noteTextColumns(plan);
+    noteTimestampVersions(plan);
     const addedColumns = await ensureDestination(ch, plan, (col) => missingDefault(pg, plan, col));
     if (addedColumns.length > 0) Context.current().log.info('columns added in PostgreSQL added to ClickHouse', { table: key, columns: addedColumns });
     if (plan.layout.cluster && ch.kind === 'server') {
@@ -328,10 +341,11 @@ export function createActivities(deps: ActivityDeps) {
       }
       if (plan.strategy === 'pull') {
         await checkRanges(client, plan, range);
+        const version = plan.layout.versionColumn ? await pullVersion(client) : undefined;
         const stopBeat = heartbeatEvery(ctx, () => ({ strategy: 'pull' }));
         try {
           await ch.client.command({
-            query: pullSql(plan, range, deps.pgSource),
+            query: pullSql(plan, range, deps.pgSource, version),
             // Text without an offset (timestamp) is read as UTC wall-clock time, as in the push path.
             clickhouse_settings: { session_timezone: 'UTC', ...insertSettings(ch, token) },
             abort_signal: ctx.cancellationSignal,

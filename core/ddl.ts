@@ -1,6 +1,7 @@
 import type { ClickHouseCapabilities } from './clickhouse-version';
 import { chIdent, chQualified, chString } from './quote';
 import type { ColumnPlan } from './types';
+import { VERSION_TYPE } from './copy-version';
 
 export const ENGINES = ['MergeTree', 'ReplacingMergeTree', 'ReplicatedMergeTree', 'ReplicatedReplacingMergeTree'] as const;
 export type EngineKind = (typeof ENGINES)[number];
@@ -11,6 +12,12 @@ export interface Layout {
   partitionBy?: string;
   /** ReplacingMergeTree(version): the row with the largest version wins (updated mode). */
   version?: string;
+  /**
+   * A ClickHouse-only UInt64 column each copy stamps with its PostgreSQL
+   * snapshot's xmax (core/copy-version.ts); version names it. Absent on
+   * destinations made before it, whose version is the cursor.
+   */
+  versionColumn?: string;
   /** ReplacingMergeTree(version, is_deleted): FINAL hides rows marked deleted (23.2+). */
   isDeleted?: string;
   /** ON CLUSTER for the DDL. */
@@ -70,7 +77,8 @@ export function createTableSql(opts: {
   caps: ClickHouseCapabilities;
 }): string {
   const { database, table, columns, layout, caps } = opts;
-  const cols = columns.map((c) => `    ${chIdent(c.name)} ${c.chType}`).join(',\n');
+  const all = layout.versionColumn ? [...columns, { name: layout.versionColumn, chType: VERSION_TYPE }] : columns;
+  const cols = all.map((c) => `    ${chIdent(c.name)} ${c.chType}`).join(',\n');
   const settings: string[] = [];
   const replicated = layout.engine.startsWith('Replicated');
   // Non-replicated tables ignore insert_deduplication_token unless a window is set.

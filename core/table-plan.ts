@@ -1,4 +1,5 @@
 import type { ClickHouseCapabilities } from './clickhouse-version';
+import { VERSION_COLUMN, VERSION_COLUMN_ALT } from './copy-version';
 import type { Layout } from './ddl';
 import { UserError } from './errors';
 import type { Keyset } from './keyset';
@@ -200,7 +201,9 @@ export function buildPlan(
   const engine = settings.engine ?? 'ReplacingMergeTree';
   const cluster = settings.cluster ?? target.cluster;
   const replacing = engine.includes('Replacing');
+  // The cursor still chooses which rows each run reads; versions are ordered by the copy's snapshot (core/copy-version.ts).
   const version = mode === 'updated' ? cursorName : undefined;
+  const versionColumn = mode === 'updated' ? versionColumnFor(key, byName, settings) : undefined;
   if (mode === 'updated' && !replacing) throw bad(`table ${key}: mode updated needs engine ReplacingMergeTree (or ReplicatedReplacingMergeTree) so an updated row replaces its old version; got ${engine}`);
   let rowKey: string[] | undefined;
   if (replacing) {
@@ -268,7 +271,7 @@ export function buildPlan(
     engine: cluster && !engine.startsWith('Replicated') ? (`Replicated${engine}` as Layout['engine']) : engine,
     orderBy,
     ...(settings.partitionBy !== undefined ? { partitionBy: settings.partitionBy } : defaultPartition(mode, orderBy, columns)),
-    ...(version ? { version } : {}),
+    ...(versionColumn ? { version: versionColumn, versionColumn } : {}),
     ...(isDeleted && caps.isDeleted ? { isDeleted } : {}),
     ...(cluster ? { cluster } : {}),
   };
@@ -293,6 +296,20 @@ export function buildPlan(
     dedupToken: caps.dedupToken && !keyset,
     clickhouseVersion: caps.version,
   };
+}
+
+/**
+ * The name of updated mode's version column: `_version`, or `_pg2ch_version`
+ * beside a PostgreSQL column of that name (as the soft-delete flag does). A
+ * config naming it in types or exclude would name a column pg2ch writes.
+ */
+function versionColumnFor(key: string, byName: Map<string, PgColumn>, settings: TableSettings): string {
+  if (byName.has(VERSION_COLUMN_ALT)) throw bad(`table ${key}: mode updated adds a ClickHouse column ${JSON.stringify(VERSION_COLUMN_ALT)}, and the PostgreSQL table has one; rename it there or use mode append`);
+  const name = byName.has(VERSION_COLUMN) ? VERSION_COLUMN_ALT : VERSION_COLUMN;
+  for (const [what, names] of [['exclude', settings.exclude ?? []], ['types', Object.keys(settings.types ?? {})]] as const) {
+    if (names.includes(name)) throw bad(`table ${key}: ${what} names ${JSON.stringify(name)}, the version column pg2ch writes in updated mode (not a PostgreSQL column); remove it from ${what}`);
+  }
+  return name;
 }
 
 /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../core/clickhouse-version';
 import { addColumnSql, createDatabaseSql, createSyncControlSql, createSyncRecheckSql, createTableSql, SYNC_CONTROL, type Layout } from '../../core/ddl';
 import type { ColumnPlan } from '../../core/types';
+import { copyColumnNames, copySelectList, legacyLayout } from '../../core/copy-version';
 
 const OLD = capabilitiesFor('18.16.1');
 const NEW = capabilitiesFor('24.8.1');
@@ -294,5 +295,68 @@ describe('addColumnSql', () => {
     expect(addColumnSql('db', 't', { name: 'n', chType: 'Int32' }, 'main', "CAST('5' AS Int32)")).toBe(
       "ALTER TABLE `db`.`t` ON CLUSTER `main` ADD COLUMN `n` Int32 DEFAULT CAST('5' AS Int32)",
     );
+  });
+});
+
+describe('createTableSql: updated mode version column', () => {
+  const UPDATED_AT = plan('updated_at', "DateTime64(6, 'UTC')");
+  const DELETED = plan('is_deleted', 'UInt8');
+
+  it('adds _version UInt64 last and orders versions by it, ORDER BY unchanged', () => {
+    expect(
+      createTableSql({ database: 'db', table: 'orders', columns: [ID, UPDATED_AT], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version' }, caps: NEW }),
+    ).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `db`.`orders`',
+        '(',
+        '    `id` Int64,',
+        "    `updated_at` DateTime64(6, 'UTC'),",
+        '    `_version` UInt64',
+        ')',
+        'ENGINE = ReplacingMergeTree(`_version`)',
+        'ORDER BY (`id`)',
+        'SETTINGS non_replicated_deduplication_window = 10000',
+      ].join('\n'),
+    );
+  });
+
+  it('keeps is_deleted as the second parameter', () => {
+    const sql = createTableSql({
+      database: 'db', table: 'orders', columns: [ID, UPDATED_AT, DELETED],
+      layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version', isDeleted: 'is_deleted' }, caps: NEW,
+    });
+    expect(sql).toContain('    `is_deleted` UInt8,\n    `_version` UInt64\n)');
+    expect(sql).toContain('ENGINE = ReplacingMergeTree(`_version`, `is_deleted`)');
+  });
+
+  it('gives a replicated engine on a cluster the same version column after its path and replica', () => {
+    const sql = createTableSql({
+      database: 'dw', table: 'orders', columns: [ID, UPDATED_AT],
+      layout: { engine: 'ReplicatedReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version', cluster: 'c1' }, caps: OLD,
+    });
+    expect(sql).toContain('    `_version` UInt64\n)');
+    expect(sql).toContain("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/dw/orders', '{replica}', `_version`)");
+  });
+
+  it('a destination made before the version column: ReplacingMergeTree(updated_at), no _version', () => {
+    const sql = createTableSql({ database: 'db', table: 'orders', columns: [ID, UPDATED_AT], layout: { engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at' }, caps: OLD });
+    expect(sql).not.toContain('_version');
+    expect(sql).toContain('ENGINE = ReplacingMergeTree(`updated_at`)');
+  });
+});
+
+describe('copy columns and the version', () => {
+  const layout: Layout = { engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version' };
+
+  it('every push copy selects the snapshot xmax, once per statement, as its last column', () => {
+    expect(copyColumnNames({ columns: [ID, EVENT], layout })).toStrictEqual(['id', 'event_name', '_version']);
+    expect(copySelectList({ columns: [ID, EVENT], layout })).toStrictEqual(['"id"', '"event_name"', '(SELECT txid_snapshot_xmax(txid_current_snapshot()))']);
+  });
+
+  it('append mode and old destinations copy their columns only', () => {
+    const old = legacyLayout({ layout, cursor: 'updated_at' });
+    expect(old).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at' });
+    expect(copyColumnNames({ columns: [ID], layout: old })).toStrictEqual(['id']);
+    expect(copySelectList({ columns: [ID], layout: { engine: 'MergeTree', orderBy: ['id'] } })).toStrictEqual(['"id"']);
   });
 });

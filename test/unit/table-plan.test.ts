@@ -238,12 +238,12 @@ describe('buildPlan: timestamp cursor in append mode', () => {
 });
 
 describe('buildPlan: updated mode', () => {
-  it('cursor updated_at, tiebreak the primary key, version updated_at, ordered by id, no partition', () => {
+  it('cursor updated_at, tiebreak the primary key, version the copy\'s _version, ordered by id, no partition', () => {
     const p = plan(ORDERS, { mode: 'updated' });
     expect(p.mode).toBe('updated');
     expect(p.cursor).toBe('updated_at');
     expect(p.keyset).toStrictEqual({ time: 'updated_at', timeType: 'timestamptz', tiebreak: 'id', tiebreakType: 'bigint' });
-    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at' });
+    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version' });
     expect(p.dedupToken).toBe(false);
     expect(p.columns.find((c) => c.name === 'updated_at')!.chType).toBe("DateTime64(6, 'UTC')");
   });
@@ -256,7 +256,8 @@ describe('buildPlan: updated mode', () => {
     expect(layoutOf({ ...ORDERS, columns: [...ORDERS.columns, CREATED] }, { mode: 'updated' })).toStrictEqual({
       engine: 'ReplacingMergeTree',
       orderBy: ['id'],
-      version: 'updated_at',
+      version: '_version',
+      versionColumn: '_version',
     });
   });
 
@@ -265,8 +266,27 @@ describe('buildPlan: updated mode', () => {
     expect(layoutOf(schema, { mode: 'updated', cursor: 'changed', orderBy: ['tenant', 'id'] })).toStrictEqual({
       engine: 'ReplacingMergeTree',
       orderBy: ['tenant', 'id'],
-      version: 'changed',
+      version: '_version',
+      versionColumn: '_version',
     });
+  });
+
+  it('names the version column _pg2ch_version beside a PostgreSQL _version, which is then copied as it is', () => {
+    const p = plan({ ...ORDERS, columns: [...ORDERS.columns, col('_version', 'int4', 'integer')] }, { mode: 'updated' });
+    expect(p.layout).toMatchObject({ version: '_pg2ch_version', versionColumn: '_pg2ch_version' });
+    expect(p.columns.map((c) => c.name)).toContain('_version');
+    expect(p.columns.map((c) => c.name)).not.toContain('_pg2ch_version');
+  });
+
+  it('a config cannot name the version column in exclude or types; append mode has none', () => {
+    expect(planError(ORDERS, { mode: 'updated', exclude: ['_version'] }).message).toBe(
+      'table t: exclude names "_version", the version column pg2ch writes in updated mode (not a PostgreSQL column); remove it from exclude',
+    );
+    expect(planError(ORDERS, { mode: 'updated', types: { _version: 'UInt64' } }).message).toBe('table t: types names column "_version", which the table does not have');
+    expect(planError({ ...ORDERS, columns: [...ORDERS.columns, col('_pg2ch_version', 'int4', 'integer')] }, { mode: 'updated' }).message).toMatch(
+      /^table t: mode updated adds a ClickHouse column "_pg2ch_version", and the PostgreSQL table has one/,
+    );
+    expect(plan(ORDERS, {}).layout.versionColumn).toBeUndefined();
   });
 
   it('needs updated_at (or a cursor setting)', () => {
@@ -408,12 +428,12 @@ describe('buildPlan: softDelete', () => {
     const flag = p.columns.find((c) => c.name === 'deleted')!;
     expect(['t', 'f', null].map((v) => renderChangeValue(flag, v))).toEqual(['1', '0', '0']);
     expect(p.softDelete).toBe('deleted');
-    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at', isDeleted: 'deleted' });
+    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version', isDeleted: 'deleted' });
   });
 
   it('the layout has no is_deleted on a server without it', () => {
     const p = plan(WITH_FLAG, { mode: 'updated', softDelete: 'deleted' }, { caps: OLD, database: 'analytics' });
-    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: 'updated_at' });
+    expect(p.layout).toStrictEqual({ engine: 'ReplacingMergeTree', orderBy: ['id'], version: '_version', versionColumn: '_version' });
     expect(p.softDelete).toBe('deleted');
     expect(capabilitiesFor('23.1.1').isDeleted).toBe(false);
     expect('isDeleted' in plan(WITH_FLAG, { mode: 'updated', softDelete: 'deleted' }, { caps: capabilitiesFor('23.1.1'), database: 'a' }).layout).toBe(false);

@@ -173,6 +173,10 @@ export function buildProgram(): Command {
         // A named table that was never synced and cannot be read is a mistake, not a status.
         if (table !== undefined && only?.error && only.lastSyncAt === null) throw new UserError(only.error, 'StatusFailed');
         out(o.json ? JSON.stringify(reports) : formatStatus(reports));
+        // --json keeps its shape (an array of tables): pg2ch cdc status --json has the streams.
+        if (!o.json && table === undefined) {
+          for (const line of await (await load.cdc()).streamStatusLines(client, temporal, loadConfigFile(o.config), process.env)) out(line);
+        }
       }),
     );
   const cdc = program.command('cdc').description("stream every insert, update and delete of the config file's mode cdc tables from PostgreSQL's logical replication");

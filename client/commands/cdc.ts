@@ -142,3 +142,17 @@ export async function cdcStatusReport(client: Client, temporal: TemporalConfig, 
 }
 
 export const formatCdcStatus = (reports: StreamStatus[]) => reports.map(formatStreamStatus).join('\n');
+
+/**
+ * `pg2ch status` without a table: the config file's streams after the tables,
+ * so one command shows everything pg2ch keeps in sync. A stream that cannot
+ * be read is its own line, never a failed status.
+ */
+export async function streamStatusLines(client: Client, temporal: TemporalConfig, config: ConfigFile | undefined, env: Record<string, string | undefined>): Promise<string[]> {
+  if (cdcStreams(config).size === 0) return [];
+  try {
+    return [formatCdcStatus(await cdcStatusReport(client, temporal, config, undefined, env))];
+  } catch (err) {
+    return [`streams: ${err instanceof Error ? err.message : String(err)}`];
+  }
+}

@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cdcStatusReport, dropCdc, startCdc, stopCdc } from '../../client/commands/cdc';
+import { cdcStatusReport, dropCdc, streamStatusLines, startCdc, stopCdc } from '../../client/commands/cdc';
 import { failureMessage } from '../../client/failure-message';
 import { readTemporalConfig } from '../../core/config';
 import { parseConfigFile } from '../../core/table-settings';
@@ -118,6 +118,10 @@ describe.each<Target>(['server', 'embedded'])('cdc stream into the %s', (target)
     expect(status!.checkpoint).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(status!.lastBatchAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     expect(Number(status!.slot!.retainedBytes)).toBeGreaterThan(0);
+    // pg2ch status (no table) prints the config file's streams after the tables.
+    const streamLines = await streamStatusLines(client, temporal(), config(), {});
+    expect(streamLines.join('\n')).toMatch(new RegExp(`^stream ${stream}: slot pg2ch_${stream} active, confirmed [0-9A-F]+/[0-9A-F]+`));
+    expect(await streamStatusLines(client, temporal(), undefined, {})).toEqual([]);
   });
 
   it('adds a column added in PostgreSQL, and marks every row deleted on TRUNCATE', async () => {

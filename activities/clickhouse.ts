@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { parseError } from '@clickhouse/client';
 import { copyColumnNames, legacyLayout } from '../core/copy-version';
 import { addColumnSql, createDatabaseSql, createDistributedSql, createSyncControlSql, createSyncRecheckSql, createTableSql, defaultShardingKey, LOCAL_SUFFIX, SYNC_CONTROL, SYNC_CONTROL_ADDED, SYNC_RECHECK } from '../core/ddl';
-import { clusterHosts, ensureOnCluster } from './cluster-ddl';
+import { addColumnsOnCluster, clusterHosts, deleteOnShards, ensureOnCluster, isSharded } from './cluster-ddl';
 import { decodePosition } from '../core/keyset';
 import { UNNAMED_INTEGER, UNNAMED_TIMESTAMP } from '../core/watermark';
 import { EmptyHttpAnswer, UserError } from '../core/errors';
@@ -61,6 +61,9 @@ async function columnsOf(ch: ClickHouseTarget, database: string, table: string):
   return new Map(rows.map((c) => [c.name, c.type]));
 }
 
+/** How a sharded destination's Distributed table spreads rows: the table's shardingKey setting or a hash of its key. */
+const shardingKeyOf = (plan: TablePlan) => plan.settings?.shardingKey ?? defaultShardingKey(plan.rowKey ?? [plan.cursor]);
+
 /**
  * The database, the control tables and the destination when missing. The
  * control tables follow the destination's cluster (CLICKHOUSE_CLUSTER or the
@@ -73,9 +76,9 @@ async function ensureTables(ch: ClickHouseTarget, plan: TablePlan, cluster: stri
   if (cluster && ch.kind === 'server') {
     const hosts = await clusterHosts(ch, cluster);
     // Several shards: each shard's replicas hold <table>_local, and <table> is the Distributed table over them.
-    const sharded = new Set(hosts.map((h) => h.shard)).size > 1;
+    const sharded = isSharded(hosts);
     const local = sharded ? `${table}${LOCAL_SUFFIX}` : table;
-    const shardingKey = plan.settings?.shardingKey ?? defaultShardingKey(plan.rowKey ?? [plan.cursor]);
+    const shardingKey = shardingKeyOf(plan);
     const ddl = () => [
       createDatabaseSql(ch.database, cluster),
       createSyncControlSql(ch.database, ch.caps, cluster, sharded),
@@ -142,10 +145,27 @@ export async function ensureDestination(
       );
     }
   }
+  const cluster = plan.layout.cluster;
+  const ddl = new Map<string, (t: string) => string>();
   for (const col of added) {
     const value = await defaultFor(col);
     const defaultSql = value === undefined ? undefined : `CAST(${chString(value)} AS ${col.chType})`;
-    await command(ch, addColumnSql(database, table, col, plan.layout.cluster, defaultSql));
+    ddl.set(col.name, (t) => addColumnSql(database, t, col, cluster, defaultSql));
+  }
+  if (added.length === 0) return [];
+  if (cluster && ch.kind === 'server') {
+    const hosts = await clusterHosts(ch, cluster);
+    // Sharded: each shard's local table first, so the Distributed table never names a column a shard lacks.
+    const sharded = isSharded(hosts);
+    const tables = sharded ? [`${table}${LOCAL_SUFFIX}`, table] : [table];
+    await addColumnsOnCluster(ch, cluster, database, tables, [...ddl.keys()], (t, cols) =>
+      // 18.16 takes no ON CLUSTER ALTER of a Distributed table when shards replicate internally (code 371), so it is
+      // made again over the altered local tables: it holds no rows (inserts through it are synchronous).
+      sharded && t === table
+        ? [`DROP TABLE IF EXISTS ${chQualified(database, table)} ON CLUSTER ${chIdent(cluster)}`, createDistributedSql(database, table, cluster, shardingKeyOf(plan))]
+        : cols.map((c) => ddl.get(c)!(t)), hosts);
+  } else {
+    for (const sql of ddl.values()) await command(ch, sql(table));
   }
   return added.map((c) => c.name);
 }
@@ -470,6 +490,11 @@ export async function deleteRows(ch: ClickHouseTarget, plan: TablePlan, ids: str
 /** One DELETE mutation per predicate, then the wait until all are done (see deleteRows). */
 export async function deleteWhere(ch: ClickHouseTarget, plan: TablePlan, wheres: string[], what: string, heartbeat: () => void): Promise<void> {
   const { database, table } = plan.destination;
+  const cluster = plan.layout.cluster;
+  if (cluster && ch.kind === 'server') {
+    const hosts = await clusterHosts(ch, cluster);
+    if (isSharded(hosts)) return deleteOnShards(ch, cluster, hosts, database, table, wheres, what, heartbeat, MUTATION_WAIT_MS);
+  }
   for (const where of wheres) await ch.client.command({ query: `ALTER TABLE ${chQualified(database, table)} DELETE WHERE ${where}` });
   const deadline = Date.now() + MUTATION_WAIT_MS;
   for (;;) {

@@ -1,7 +1,7 @@
 import { decideDdl, hostError, type ClusterHost, type HostState, type Wanted } from '../core/cluster-ddl';
 import { UserError } from '../core/errors';
 import { LOCAL_SUFFIX } from '../core/ddl';
-import { chQualified, chString } from '../core/quote';
+import { chIdent, chQualified, chString } from '../core/quote';
 import type { ClickHouseTarget } from './deps';
 
 /** How long ON CLUSTER DDL may wait for a host that went away after the check (the server's default is 180 s). */
@@ -23,18 +23,12 @@ export async function clusterHosts(ch: ClickHouseTarget, cluster: string): Promi
  * its error, quickly (one connection try, one second).
  */
 export async function hostStates(ch: ClickHouseTarget, hosts: ClusterHost[], database: string): Promise<HostState[]> {
-  const auth = ch.remoteAuth ? `, ${chString(ch.remoteAuth.user)}, ${chString(ch.remoteAuth.password)}` : '';
   return Promise.all(
     hosts.map(async (host): Promise<HostState> => {
-      const from = (t: string) => `remote(${chString(host.address)}, system, ${t}${auth})`;
       try {
-        const rs = await ch.client.query({
-          query: `SELECT 'd' AS k, name AS n FROM ${from('databases')} WHERE name = ${chString(database)}
-            UNION ALL SELECT 't' AS k, concat(database, '.', name) AS n FROM ${from('tables')} WHERE database = ${chString(database)}`,
-          format: 'JSONEachRow',
-          clickhouse_settings: { connect_timeout_with_failover_ms: 1000, connections_with_failover_max_tries: '1', receive_timeout: 15 },
-        });
-        const rows = await rs.json<{ k: string; n: string }>();
+        const rows = await onHost<{ k: string; n: string }>(ch, host, (from) =>
+          `SELECT 'd' AS k, name AS n FROM ${from('databases')} WHERE name = ${chString(database)}
+            UNION ALL SELECT 't' AS k, concat(database, '.', name) AS n FROM ${from('tables')} WHERE database = ${chString(database)}`);
         return {
           host,
           databases: new Set(rows.filter((r) => r.k === 'd').map((r) => r.n)),
@@ -96,4 +90,108 @@ export async function catchUp(ch: ClickHouseTarget, database: string, names: str
     }
   }
   return late;
+}
+
+/** One remote() read of a host's system tables with the worker's credentials: one connection try, one second, so a down host answers quickly with its error. */
+async function onHost<T>(ch: ClickHouseTarget, host: ClusterHost, select: (from: (t: string) => string) => string): Promise<T[]> {
+  const auth = ch.remoteAuth ? `, ${chString(ch.remoteAuth.user)}, ${chString(ch.remoteAuth.password)}` : '';
+  const rs = await ch.client.query({
+    query: select((t) => `remote(${chString(host.address)}, system, ${t}${auth})`),
+    format: 'JSONEachRow',
+    clickhouse_settings: { connect_timeout_with_failover_ms: 1000, connections_with_failover_max_tries: '1', receive_timeout: 15 },
+  });
+  return rs.json<T>();
+}
+
+/** More than one shard: the destination is a Distributed table over `<name>_local` on each shard. */
+export const isSharded = (hosts: ClusterHost[]) => new Set(hosts.map((h) => h.shard)).size > 1;
+
+/**
+ * ON CLUSTER statements that replicated tables take once per shard (an ALTER
+ * of a Replicated table runs on one replica and spreads through ZooKeeper):
+ * every shard must have a reachable host. A down replica would keep the
+ * initiator waiting for its answer, so with one down the wait is cut short
+ * and its timeout is expected; the caller then checks each reachable host.
+ */
+async function onEveryShard(ch: ClickHouseTarget, cluster: string, states: HostState[], queries: string[], what: string): Promise<void> {
+  const down = states.filter((s) => s.error !== undefined);
+  for (const shard of new Set(states.map((s) => s.host.shard))) {
+    if (states.every((s) => s.host.shard !== shard || s.error !== undefined)) {
+      const why = down.filter((s) => s.host.shard === shard).map((s) => `${s.host.address}: ${s.error}`).join('; ');
+      throw new UserError(`cannot ${what} on cluster ${cluster}: every host of shard ${shard} is down (${why}); start one and run again`, 'ClusterHostDown');
+    }
+  }
+  for (const query of queries) {
+    try {
+      await ch.client.command({ query, clickhouse_settings: { distributed_ddl_task_timeout: String(down.length > 0 ? 5 : CLUSTER_DDL_TIMEOUT_S) } });
+    } catch (err) {
+      // 159 TIMEOUT_EXCEEDED: the down host did not answer; the others ran it.
+      if (down.length === 0 || !/distributed_ddl_task_timeout|Code: 159/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/**
+ * Deletes from a sharded destination: the Distributed table takes no
+ * mutation, so each shard's local table gets it (ON CLUSTER, once per
+ * shard), then the wait until every reachable host has run all of them.
+ */
+export async function deleteOnShards(ch: ClickHouseTarget, cluster: string, hosts: ClusterHost[], database: string, table: string, wheres: string[], what: string, heartbeat: () => void, waitMs: number): Promise<void> {
+  const local = `${table}${LOCAL_SUFFIX}`;
+  const states = await hostStates(ch, hosts, database);
+  const [{ t0 }] = (await (await ch.client.query({ query: 'SELECT toString(now()) AS t0', format: 'JSONEachRow' })).json<{ t0: string }>()) as [{ t0: string }];
+  const queries = wheres.map((w) => `ALTER TABLE ${chQualified(database, local)} ON CLUSTER ${chIdent(cluster)} DELETE WHERE ${w}`);
+  await onEveryShard(ch, cluster, states, queries, `delete ${what} of ${database}.${table}`);
+  const up = states.filter((s) => s.error === undefined).map((s) => s.host);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    // A replica lists a mutation once it has read it from ZooKeeper: done means all of these listed, none open.
+    const counts = await Promise.all(
+      up.map((h) =>
+        onHost<{ n: string; open: string }>(ch, h, (from) =>
+          `SELECT toString(count()) AS n, toString(countIf(is_done = 0)) AS open FROM ${from('mutations')}
+           WHERE database = ${chString(database)} AND table = ${chString(local)} AND create_time >= toDateTime(${chString(t0)})`),
+      ),
+    );
+    if (counts.every(([c]) => c !== undefined && Number(c.n) >= wheres.length && c.open === '0')) return;
+    if (Date.now() > deadline) {
+      throw new Error(`deleting ${what} of ${database}.${local} has not finished on every shard after ${waitMs / 60_000} minutes; see system.mutations on each host`);
+    }
+    heartbeat();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Adds columns PostgreSQL gained on a cluster only where a host lacks them
+ * (system.columns of each host): nothing, so no wait on a down replica, when
+ * every reachable host has them; one clear error when one lacks them and a
+ * host is down. `tables` are the ones to alter, in order (each shard's local
+ * table before the Distributed table over it).
+ */
+export async function addColumnsOnCluster(ch: ClickHouseTarget, cluster: string, database: string, tables: string[], columns: string[], ddl: (table: string, columns: string[]) => string[], hosts?: ClusterHost[]): Promise<'none' | 'added'> {
+  const all = hosts ?? (await clusterHosts(ch, cluster));
+  const states = await Promise.all(
+    all.map(async (host): Promise<HostState> => {
+      try {
+        const rows = await onHost<{ n: string }>(ch, host, (from) =>
+          `SELECT concat(database, '.', table, '.', name) AS n FROM ${from('columns')} WHERE database = ${chString(database)} AND table IN (${tables.map(chString).join(', ')})`);
+        return { host, databases: new Set([database]), tables: new Set(rows.map((r) => r.n)) };
+      } catch (err) {
+        return { host, error: hostError(err) };
+      }
+    }),
+  );
+  // Columns are named database.table.column: decideDdl's missing-object rule applies as is.
+  const decision = decideDdl(cluster, states, { database, tables: tables.flatMap((t) => columns.map((c) => `${t}.${c}`)) });
+  if (decision.kind === 'blocked') throw new UserError(decision.message.replace(/^cannot create/, 'cannot add column'), 'ClusterHostDown');
+  if (decision.kind === 'none') return 'none';
+  // Only what some host lacks: ADD COLUMN (no IF NOT EXISTS on 18.16) fails on a host that has it, as after a run cut short between tables.
+  const lacking = new Set([...decision.missing.values()].flat());
+  for (const t of tables) {
+    const cols = columns.filter((c) => lacking.has(`${database}.${t}.${c}`));
+    if (cols.length === 0) continue;
+    for (const query of ddl(t, cols)) await ch.client.command({ query, clickhouse_settings: { distributed_ddl_task_timeout: String(CLUSTER_DDL_TIMEOUT_S) } });
+  }
+  return 'added';
 }

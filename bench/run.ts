@@ -6,6 +6,7 @@
 //   c. pg2ch's full path into the embedded engine, beside the engine's own postgresql() pull
 //   d. an incremental run of 1% new rows on the full table, and the same new rows on a 10x smaller one
 //   e. start-up: `pg2ch --help` and `pg2ch sync <table> --once` on a caught-up table, median of 5 each
+//   f, g. CDC: changes/s into the server and the embedded engine, and commit-to-visible latency (bench/cdc.ts)
 // Workers are started exactly as the README starts them (`pg2ch worker`, loading the
 // workflow bundle built at install), and their idle and peak RSS are reported.
 // a and b alternate `repeat` times; the median b/a ratio is reported. Results go to
@@ -33,6 +34,7 @@ import { createActivityLogs, seedActivityLogs } from '../devstack/activity-logs'
 import { startClickHouseServer } from '../devstack/clickhouse-server';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres';
 import { startTemporalDevServer } from '../devstack/temporal-dev-server';
+import { cdcMarkdown, cdcPhases } from './cdc';
 import { median, peakRssMb, rate, rssMb, timed } from './measure';
 
 const { values: args } = parseArgs({
@@ -128,6 +130,7 @@ async function startWorkerProcess(env: NodeJS.ProcessEnv) {
   await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
   const idleRss = rssMb(child.pid!);
   return {
+    pid: child.pid!,
     idleRss,
     async stop(): Promise<number> {
       const rss = peakRssMb(child.pid!);
@@ -296,6 +299,21 @@ async function main() {
     ) as { ms: number; rows: number; peakRssMb: number };
     if (pull.rows !== ROWS) throw new Error(`postgresql() pull moved ${pull.rows} rows`);
 
+    const cdc = await cdcPhases(
+      {
+        pool,
+        dir: svc.dir,
+        chq,
+        chCommand: async (query) => void (await ch.command({ query })),
+        serverEnv: (queue, db) => workerEnv({ CLICKHOUSE_URL: svc.clickhouseUrl, CLICKHOUSE_DATABASE: db, PG2CH_TASK_QUEUE: queue }),
+        embeddedEnv: (queue, db, chdbPath) => workerEnv({ PG2CH_CHDB_PATH: chdbPath, CLICKHOUSE_DATABASE: db, PG2CH_TASK_QUEUE: queue }),
+        startWorker: startWorkerProcess,
+        cli: (argv, env) => run(process.execPath, [BIN, ...argv], env),
+        log,
+      },
+      ROWS,
+    );
+
     const result = {
       date: new Date().toISOString().slice(0, 10),
       cores: cpus().length,
@@ -325,6 +343,7 @@ async function main() {
       },
       incremental: { newRows: NEW_ROWS, onFullMs: incBig, onSmallMs: incSmall, ratio: Number((incBig / incSmall).toFixed(2)) },
       startup: { helpMs, helpMedianMs: median(helpMs), syncOnceMs: onceMs, syncOnceMedianMs: median(onceMs) },
+      cdc,
     };
     if (!args['no-write']) writeBenchmarks(result);
     if (args.json) process.stdout.write(JSON.stringify(result) + '\n');
@@ -361,6 +380,7 @@ function markdown(r: Result): string {
     `Workers are started as the README starts them (\`pg2ch worker\`, workflow bundle built at install): idle ${s.workerIdleRssMb} MB, peak ${s.workerPeakRssMb} MB during the ${r.rows}-row sync.`,
     '',
     `Median throughput ratio b/a (raw time / pg2ch time): **${s.medianRatio}**. Embedded pg2ch vs the engine's own pull: **${e.ratioToPull}**. Incremental cost ratio (full / small table): **${i.ratio}**. Worker RSS ratio ${r.rows} vs ${s.smallRows} rows: **${(s.workerPeakRssMb / s.workerPeakRssMbSmall).toFixed(2)}**.`,
+    ...(r.cdc ? [cdcMarkdown(r.cdc)] : []),
   ].join('\n');
 }
 

@@ -9,5 +9,8 @@ if (process.env.PG2CH_FROM_SOURCE !== '1' && cliCurrent()) {
   require('../dist/cli.js');
 } else {
   require('tsx/cjs');
+  // The commands load their code with import(), which goes through Node's ESM
+  // loader: tsx must hook that one too, or a .ts without extension is not found.
+  require('tsx/esm/api').register();
   require('../client/cli.ts');
 }

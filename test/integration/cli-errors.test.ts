@@ -38,6 +38,13 @@ describe('pg2ch reports bad input as one clear line', () => {
     expectOneLineError(run.stderr(), /sync of no_such_table failed: table no_such_table does not exist in PostgreSQL/);
   });
 
+  it('run from the TypeScript (no current dist/, as after editing a .ts), the commands that load their code lazily still run', async () => {
+    // PG2CH_FROM_SOURCE=1 takes the path bin/pg2ch.cjs takes when dist/ is missing or stale.
+    const run = runCli(['sync', 'no_such_table', '--once'], { ...env, PG2CH_FROM_SOURCE: '1' });
+    expect((await run.exit).code).toBe(1);
+    expectOneLineError(run.stderr(), /sync of no_such_table failed: table no_such_table does not exist in PostgreSQL/);
+  });
+
   it('a table name with an unbalanced quote is refused as a name, and nothing runs', async () => {
     await createActivityLogs(pool, 'victim');
     const run = runCli(['sync', 'victim"; DROP TABLE victim; --', '--once'], env);

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
-import { to as copyTo } from 'pg-copy-streams';
 import {
   beganBeforeCheckpoint,
   batchDue,
@@ -27,14 +26,15 @@ import {
 } from '../core/cdc';
 import { UserError } from '../core/errors';
 import { chIdent, chQualified, chString } from '../core/quote';
-import { parseTableName, pgTableRef, tableKey } from '../core/table-name';
-import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
+import { pgTableRef } from '../core/table-name';
+import type { TableSettings } from '../core/table-settings';
 import type { TablePlan } from '../core/types';
 import { postgresCdcSource, slotStatus } from '../sources/postgres-cdc';
 import type { ChangeEvent } from '../sources/types';
 import { command, destinationIsEmpty, ensureDestination, insertTsv, queryRows, tableExists } from './clickhouse';
 import type { ActivityDeps, ClickHouseTarget } from './deps';
-import { CopyMeter } from './serialize';
+import { copyInto } from './copy-stream';
+import { settingsOfInput, sourceOfInput } from './table-input';
 import { introspect, missingDefault, onConnection } from './postgres';
 
 export interface CdcTableInput {
@@ -85,21 +85,9 @@ export function createCdcActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch } = deps;
   const source = postgresCdcSource(pg, deps.pgSource);
 
-  async function planTable(stream: string, t: CdcTableInput): Promise<TablePlan> {
-    let src;
-    try {
-      src = parseTableName(t.table);
-    } catch (e) {
-      throw new UserError((e as Error).message, 'BadTableName');
-    }
-    let settings: TableSettings;
-    try {
-      settings = parseTableSettings(t.settings, `settings of ${tableKey(src)}`);
-    } catch (e) {
-      if (e instanceof SettingsError) throw new UserError(e.message, 'BadConfig');
-      throw e;
-    }
-    void stream;
+  async function planTable(t: CdcTableInput): Promise<TablePlan> {
+    const src = sourceOfInput(t.table);
+    const settings = settingsOfInput(t.settings, src);
     return buildCdcPlan(src, await introspect(pg, src), settings, ch.caps, ch.database, ch.cluster);
   }
 
@@ -110,15 +98,9 @@ export function createCdcActivities(deps: ActivityDeps) {
    */
   async function initialCopy(plan: TablePlan): Promise<number> {
     const select = `SELECT ${plan.columns.map((c) => c.select).join(', ')} FROM ${pgTableRef(plan.source)}`;
-    let rows = 0;
-    await onConnection(pg, async (client) => {
-      const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`));
-      const meter = new CopyMeter();
-      stream.on('error', (e) => meter.destroy(e));
-      await insertTsv(ch, plan, stream.pipe(meter), undefined);
-      rows = meter.rows;
-    });
-    return rows;
+    const ctx = Context.current();
+    const copied = await onConnection(pg, (client) => copyInto(client, `COPY (${select}) TO STDOUT`, (rows) => insertTsv(ch, plan, rows, undefined), ctx));
+    return copied.rows;
   }
 
   /** Checks, publication, slot, destinations, first copies. Returns the plans the stream reads with. */
@@ -126,7 +108,7 @@ export function createCdcActivities(deps: ActivityDeps) {
     const names = streamNames(input.stream);
     if (input.tables.length === 0) throw new UserError(`stream ${input.stream} has no tables: set mode: cdc (and stream: ${input.stream}) for tables in the config file`, 'BadConfig');
     const plans = [];
-    for (const t of input.tables) plans.push(await planTable(input.stream, t));
+    for (const t of input.tables) plans.push(await planTable(t));
     const { created } = await source.prepare(names, plans.map((p) => p.source));
     await command(ch, createCdcControlSql(ch.database, ch.cluster));
     const workflowId = Context.current().info.workflowExecution?.workflowId ?? "";

@@ -1,13 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { createCdcActivities } from './cdc';
-import { to as copyTo } from 'pg-copy-streams';
 import { UserError } from '../core/errors';
 import { buildPlan, planWarnings } from '../core/table-plan';
 import { SYNC_CONTROL } from '../core/ddl';
 import { catchUp } from './cluster-ddl';
-import { parseTableSettings, SettingsError, type TableSettings } from '../core/table-settings';
+import type { TableSettings } from '../core/table-settings';
 import { lookbackFrom } from '../core/keyset';
-import { parseTableName, tableKey, type SourceTable } from '../core/table-name';
+import { tableKey } from '../core/table-name';
 import type { ChunkRange, CopyResult, TablePlan } from '../core/types';
 import { afterIdFor, isCursorValue, mergeRanges, splitRange, subtractRanges, type CursorRange, type Partition } from '../core/ranges';
 import { legacyVersionMessage } from '../core/copy-version';
@@ -18,8 +17,10 @@ import { readKeysetPosition } from './keyset-watermark';
 import { cursorChange, planWithRecorded, sourceRestart } from './watermark-guard';
 import { countRangeSql, cursorRangeForTimes, idsInRange, cursorStats, estimateRows, inSnapshot, introspect, keysetPending, missingDefault, nextChunk, nextKeysetChunk, pendingAfter, sourceSignature } from './postgres';
 import { checkRanges, chooseStrategy, countUnheld, findUnheld, pullSql, pullVersion } from './pull';
-import { CopyMeter, copyStatement } from './serialize';
+import { copyStatement } from './serialize';
+import { copyInto, heartbeatEvery } from './copy-stream';
 import { completeChunk } from './partial-chunk';
+import { settingsOfInput, sourceOfInput } from './table-input';
 import { chunkHorizon, hiddenSessionsMessage, resumePosition, secondsAhead, stampedAheadMessage, type HorizonReading } from '../core/horizon';
 import { readHorizon } from './horizon';
 import { copyMissing, noteChunk, pendingRechecks, recheckLateRows, snapshotHorizon } from './late-commits';
@@ -66,8 +67,6 @@ export interface BackfillPlan {
   partitions: Partition[];
 }
 
-const HEARTBEAT_MS = 2000;
-
 /** Workflow input can come from any Temporal client: cursor bounds are checked before use. */
 function checkCursorValues(input: { fromId?: string; toId?: string }): void {
   for (const [name, v] of [['--from-id', input.fromId], ['--to-id', input.toId]] as const) {
@@ -78,11 +77,6 @@ function checkCursorValues(input: { fromId?: string; toId?: string }): void {
 /** Each partition is a child workflow; the parent's history grows with them. */
 export const MAX_PARTITIONS = 1000;
 
-/** Heartbeats every HEARTBEAT_MS with the details of the moment; returns the stop function. */
-function heartbeatEvery(ctx: Context, details: () => unknown): () => void {
-  const timer = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_MS);
-  return () => clearInterval(timer);
-}
 
 export function createActivities(deps: ActivityDeps) {
   const { pg, clickhouse: ch, secrets } = deps;
@@ -100,15 +94,6 @@ export function createActivities(deps: ActivityDeps) {
     });
   }
 
-  /** The sync_control key of a table named in workflow input. */
-  function sourceOfInput(table: string): SourceTable {
-    try {
-      return parseTableName(table);
-    } catch (e) {
-      throw new UserError((e as Error).message, 'BadTableName');
-    }
-  }
-
   function keyOfInput(table: string): string {
     return tableKey(sourceOfInput(table));
   }
@@ -116,13 +101,7 @@ export function createActivities(deps: ActivityDeps) {
   /** How a table is copied: source, cursor, column mapping, destination and strategy. Reads only. */
   async function planFor(table: string, rawSettings?: TableSettings, warn = false): Promise<TablePlan> {
     const source = sourceOfInput(table);
-    let settings: TableSettings;
-    try {
-      settings = parseTableSettings(rawSettings, `settings of ${tableKey(source)}`);
-    } catch (e) {
-      if (e instanceof SettingsError) throw new UserError(e.message, 'BadConfig');
-      throw e;
-    }
+    const settings = settingsOfInput(rawSettings, source);
     const schema = await introspect(pg, source);
     const base = {
       ...(await followDestinationVersion(ch, buildPlan(source, schema, settings, { caps: ch.caps, database: ch.database, cluster: ch.cluster }))),
@@ -357,36 +336,13 @@ export function createActivities(deps: ActivityDeps) {
         deps.afterInsert?.();
         return { rows: rows ?? (await countRange(ch, plan, range)), bytes: 0, skipped: false };
       }
-      const meter = new CopyMeter();
-      const stopBeat = heartbeatEvery(ctx, () => ({ rows: meter.rows, bytes: meter.bytes }));
-      const source = client.query(copyTo(copyStatement(plan, range)));
-      // A PostgreSQL error mid-COPY aborts the insert; report the PostgreSQL
-      // error, which says what went wrong, not the broken request it caused.
-      let copyError: Error | undefined;
-      source.on('error', (e) => {
-        copyError = e;
-        meter.destroy(e);
-      });
-      // Errors reach us through copyError and the insert's promise; without a
-      // listener of its own, pipe() rethrows a late one as an uncaught exception
-      // once the ClickHouse client has dropped its listener.
-      meter.on('error', () => {});
-      source.pipe(meter);
-      try {
-        await insertTsv(ch, plan, meter, token, ctx.cancellationSignal);
-      } catch (e) {
-        source.destroy();
-        throw copyError ?? e;
-      } finally {
-        stopBeat();
-      }
-      if (copyError) throw copyError;
-      if (rows !== undefined && meter.rows !== rows) {
-        throw new Error(`COPY returned ${meter.rows} rows where the snapshot counted ${rows}`);
+      const copied = await copyInto(client, copyStatement(plan, range), (rows) => insertTsv(ch, plan, rows, token, ctx.cancellationSignal), ctx);
+      if (rows !== undefined && copied.rows !== rows) {
+        throw new Error(`COPY returned ${copied.rows} rows where the snapshot counted ${rows}`);
       }
       await noteOpenTransactions();
       deps.afterInsert?.();
-      return { rows: meter.rows, bytes: meter.bytes, skipped: false };
+      return { rows: copied.rows, bytes: copied.bytes, skipped: false };
     });
   }
 

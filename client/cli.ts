@@ -168,14 +168,15 @@ export function buildProgram(): Command {
     .action((table: string | undefined, o: { json?: boolean; config?: string }) =>
       withTemporal(async (client, temporal) => {
         const [{ formatStatus, readStatusReport }, { loadConfigFile }] = await Promise.all([load.status(), load.configFile()]);
-        const reports = await readStatusReport(client, temporal, table, loadConfigFile(o.config));
+        const config = loadConfigFile(o.config);
+        const reports = await readStatusReport(client, temporal, table, config);
         const only = reports[0];
         // A named table that was never synced and cannot be read is a mistake, not a status.
         if (table !== undefined && only?.error && only.lastSyncAt === null) throw new UserError(only.error, 'StatusFailed');
         out(o.json ? JSON.stringify(reports) : formatStatus(reports));
         // --json keeps its shape (an array of tables): pg2ch cdc status --json has the streams.
         if (!o.json && table === undefined) {
-          for (const line of await (await load.cdc()).streamStatusLines(client, temporal, loadConfigFile(o.config), process.env)) out(line);
+          for (const line of await (await load.cdc()).streamStatusLines(client, temporal, config, process.env)) out(line);
         }
       }),
     );
